@@ -1,0 +1,37 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "pipe-run",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "PipeRun", targets: ["PipeRun"]),
+        .executable(name: "pipe-run", targets: ["pipe-run"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CZlib",
+            pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]
+        ),
+        .target(
+            name: "PipeRun",
+            dependencies: ["CZlib"]
+        ),
+        .executableTarget(
+            name: "pipe-run",
+            dependencies: [
+                "PipeRun",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(
+            name: "PipeRunTests",
+            dependencies: ["PipeRun"]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

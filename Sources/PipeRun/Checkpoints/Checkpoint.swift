@@ -1,0 +1,122 @@
+/// Everything a resumed job needs, stored as human-readable JSON beside the output.
+///
+/// The checkpoint never describes output that is not on disk: the output is flushed and synced
+/// before the checkpoint that mentions its length is written.
+package struct Checkpoint: Codable, Sendable {
+    package static let formatName = "pipe-run checkpoint"
+    package static let currentVersion = 1
+
+    package enum Status: String, Codable, Sendable {
+        case running, interrupted, complete, failed
+    }
+
+    /// Identifies the file (`pipe-run checkpoint`) and its format version.
+    package var format = Checkpoint.formatName
+    package var version = Checkpoint.currentVersion
+    package var status: Status
+    /// Why the job stopped, when it did not complete.
+    package var reason: String?
+    /// The process that wrote this checkpoint.
+    package var pid: Int32
+    package var job: JobDescription
+    package var jobFingerprint: String
+    package var input: InputIdentity
+    /// The input's column names (from its header, or numbered).
+    package var inputColumns: [String]
+    package var cursor: Cursor
+    package var output: OutputState
+    package var quarantine: OutputState?
+    /// Each transform's saved state, in chain order (nil for stateless transforms).
+    package var transformStates: [String?]
+    package var createdAt: String
+    package var updatedAt: String
+    /// Runs of the job so far, including this one.
+    package var runs: Int
+    /// Runs that ended with an interruption.
+    package var interruptions: Int
+}
+
+/// What the job does: two runs with the same description write the same output.
+package struct JobDescription: Codable, Equatable, Sendable {
+    package var inputFormat: RecordFormat
+    package var delimiter: String
+    package var header: Bool
+    package var flexible: Bool
+    /// The output format asked for; nil means "as the input" (CSV when `lines` input becomes
+    /// several columns).
+    package var outputFormat: RecordFormat?
+    package var outputDelimiter: String?
+    package var transforms: [String]
+    package var maxRecordBytes: Int
+
+    /// The description of the job `options` ask for.
+    package init(_ options: JobOptions) {
+        inputFormat = options.inputFormat
+        delimiter = String(decoding: [options.delimiter ?? options.inputFormat.defaultDelimiter], as: UTF8.self)
+        header = options.inputFormat == .lines ? false : options.header
+        flexible = options.flexible
+        outputFormat = options.outputFormat
+        outputDelimiter = options.outputDelimiter.map { String(decoding: [$0], as: UTF8.self) }
+        transforms = options.transforms
+        maxRecordBytes = options.maxRecordBytes
+    }
+
+    /// The differences from `other`, one phrase each.
+    package func differences(from other: JobDescription) -> [String] {
+        var out: [String] = []
+        func check<T: Equatable>(_ name: String, _ a: T, _ b: T) {
+            if a != b { out.append("\(name) was \(b), now \(a)") }
+        }
+        check("input format", inputFormat.rawValue, other.inputFormat.rawValue)
+        check("delimiter", delimiter.debugDescription, other.delimiter.debugDescription)
+        check("header", header, other.header)
+        check("--flexible", flexible, other.flexible)
+        check("output format", outputFormat?.rawValue ?? "default", other.outputFormat?.rawValue ?? "default")
+        check("output delimiter", outputDelimiter?.debugDescription ?? "default", other.outputDelimiter?.debugDescription ?? "default")
+        check("transforms", transforms.map { "'\($0)'" }.joined(separator: " "),
+              other.transforms.map { "'\($0)'" }.joined(separator: " "))
+        check("--max-record-size", maxRecordBytes, other.maxRecordBytes)
+        return out
+    }
+
+    package var fingerprint: String {
+        let text = [inputFormat.rawValue, delimiter, String(header), String(flexible), outputFormat?.rawValue ?? "",
+                    outputDelimiter ?? "", String(maxRecordBytes)] + transforms
+        return ContentHash.hex(Array(text.joined(separator: "\u{0}").utf8))
+    }
+}
+
+/// Who the input file is, to detect that it was replaced, truncated or rewritten.
+package struct InputIdentity: Codable, Equatable, Sendable {
+    package var path: String
+    package var size: Int64
+    package var modifiedNanoseconds: Int64
+    package var device: UInt64
+    package var inode: UInt64
+    /// Hash of the first bytes of the file (up to 64 KiB).
+    package var headHash: String
+    package var headLength: Int
+}
+
+/// Where the job is in its input.
+package struct Cursor: Codable, Sendable {
+    /// Byte offset of the next record to read.
+    package var offset: Int64
+    /// 1-based line number at ``offset``.
+    package var line: Int64
+    /// Hash of the bytes just before ``offset`` (up to 4 KiB).
+    package var beforeHash: String
+    package var beforeLength: Int
+    package var rowsRead: Int64
+    package var rowsWritten: Int64
+    package var badRows: Int64
+}
+
+/// How much of an output file the checkpoint vouches for.
+package struct OutputState: Codable, Sendable {
+    package var path: String
+    package var length: Int64
+    /// Hash of the last bytes before ``length`` (up to 4 KiB).
+    package var tailHash: String
+    package var tailLength: Int
+}

@@ -1,0 +1,117 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// Reads and atomically replaces a checkpoint file.
+///
+/// A write goes to `PATH.tmp`, is synced, renamed over `PATH`, and the directory is synced: a
+/// crash at any instant leaves either the old checkpoint or the new one, never a torn one.
+package struct CheckpointStore: Sendable {
+    package let path: String
+
+    package init(path: String) {
+        self.path = path
+    }
+
+    /// The default checkpoint path for an output file.
+    package static func defaultPath(forOutput output: String) -> String {
+        output + ".checkpoint"
+    }
+
+    package var exists: Bool {
+        access(path, F_OK) == 0
+    }
+
+    /// Reads the checkpoint, or nil when there is none.
+    package func load() throws -> Checkpoint? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 {
+            if errno == ENOENT { return nil }
+            throw PipeRunError(.ioError, "cannot open checkpoint \(path): \(describe(errno: errno))")
+        }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { systemRead(fd, $0.baseAddress, $0.count) }
+            if n == 0 { break }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw PipeRunError(.ioError, "cannot read checkpoint \(path): \(describe(errno: errno))")
+            }
+            bytes.append(contentsOf: chunk[0..<n])
+        }
+        struct Header: Decodable { var format: String?; var version: Int? }
+        let header = try? JSONDecoder().decode(Header.self, from: Data(bytes))
+        guard let header, header.format == Checkpoint.formatName else {
+            throw PipeRunError(.dataError, "\(path) is not a pipe-run checkpoint (damaged?); run with --restart to start over")
+        }
+        guard header.version == Checkpoint.currentVersion else {
+            throw PipeRunError(.dataError, "checkpoint \(path) has format version \(header.version ?? -1), this pipe-run reads version \(Checkpoint.currentVersion); finish the job with the pipe-run that started it, or --restart")
+        }
+        do {
+            return try JSONDecoder().decode(Checkpoint.self, from: Data(bytes))
+        } catch {
+            throw PipeRunError(.dataError, "checkpoint \(path) is damaged (\(error)); run with --restart to start over")
+        }
+    }
+
+    /// Atomically replaces the checkpoint with `checkpoint`.
+    package func save(_ checkpoint: Checkpoint) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        var data = try encoder.encode(checkpoint)
+        data.append(10)
+        let tmp = path + ".tmp"
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            throw PipeRunError(.cannotCreate, "cannot write checkpoint \(tmp): \(describe(errno: errno))")
+        }
+        let writeError = data.withUnsafeBytes { writeAll(fd, $0) }
+        let syncError = writeError == nil ? (fsync(fd) == 0 ? nil : errno) : nil
+        close(fd)
+        if let err = writeError ?? syncError {
+            unlink(tmp)
+            throw PipeRunError(.ioError, "cannot write checkpoint \(tmp): \(describe(errno: err))")
+        }
+        guard rename(tmp, path) == 0 else {
+            let err = errno
+            unlink(tmp)
+            throw PipeRunError(.ioError, "cannot rename \(tmp) to \(path): \(describe(errno: err))")
+        }
+        syncDirectory(of: path)
+    }
+
+    /// Deletes the checkpoint.
+    package func remove() throws {
+        if unlink(path) != 0 && errno != ENOENT {
+            throw PipeRunError(.ioError, "cannot remove checkpoint \(path): \(describe(errno: errno))")
+        }
+        unlink(path + ".tmp")
+    }
+}
+
+/// Syncs the directory holding `path`, so that a rename in it survives a power loss.
+package func syncDirectory(of path: String) {
+    var dir = "."
+    if let slash = path.lastIndex(of: "/") {
+        dir = slash == path.startIndex ? "/" : String(path[..<slash])
+    }
+    let fd = open(dir, O_RDONLY | O_CLOEXEC)
+    if fd >= 0 {
+        fsync(fd)
+        close(fd)
+    }
+}
+
+/// The current UTC time as ISO 8601, e.g. `2026-11-29T19:25:39Z`.
+package func isoTimestamp() -> String {
+    var now = time(nil)
+    var parts = tm()
+    gmtime_r(&now, &parts)
+    var buffer = [CChar](repeating: 0, count: 32)
+    let n = strftime(&buffer, buffer.count, "%Y-%m-%dT%H:%M:%SZ", &parts)
+    return String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}

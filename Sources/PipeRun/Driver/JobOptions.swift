@@ -1,0 +1,72 @@
+/// What to do with a record that cannot be parsed or that a transform rejects.
+public enum ErrorPolicy: Sendable, Equatable {
+    /// Stop the job with exit status 65; the checkpoint points at the bad record.
+    case fail
+    /// Count the record and go on.
+    case skip
+    /// Write the record, with its line, offset and reason, to a side file and go on.
+    case quarantine(path: String)
+
+    /// Parses `fail`, `skip` or `quarantine=PATH`.
+    public init(parsing text: String) throws {
+        switch text {
+        case "fail": self = .fail
+        case "skip": self = .skip
+        default:
+            guard text.hasPrefix("quarantine="), text.count > "quarantine=".count else {
+                throw PipeRunError(.usage, "--on-error takes fail, skip or quarantine=PATH, not '\(text)'")
+            }
+            self = .quarantine(path: String(text.dropFirst("quarantine=".count)))
+        }
+    }
+}
+
+/// Everything that describes one job run.
+public struct JobOptions: Sendable {
+    /// The input file; `-` is standard input (not resumable).
+    public var inputPath: String
+    /// The output file; `-` is standard output (not resumable).
+    public var outputPath: String
+    /// The checkpoint file; by default `OUTPUT.checkpoint`.
+    public var checkpointPath: String?
+    public var inputFormat: RecordFormat = .csv
+    /// The field delimiter (one byte); by default the format's.
+    public var delimiter: UInt8?
+    /// Whether the first record names the columns (never for `lines`).
+    public var header = true
+    /// Accept records whose field count differs from the header's.
+    public var flexible = false
+    /// The output format; by default the input's (`csv` when `lines` input becomes several columns).
+    public var outputFormat: RecordFormat?
+    public var outputDelimiter: UInt8?
+    /// Transform specs, applied in order.
+    public var transforms: [String] = []
+    /// Seconds between checkpoints; 0 checkpoints only when the job stops.
+    public var checkpointInterval: Double = 5
+    /// Discard any checkpoint and start over.
+    public var restart = false
+    /// Seconds the current row may take to finish after a stop signal.
+    public var graceSeconds: Double = 25
+    /// Stop (resumably) after this many seconds.
+    public var maxRuntime: Double?
+    public var onError: ErrorPolicy = .fail
+    /// The longest record accepted, in bytes.
+    public var maxRecordBytes = 64 << 20
+    /// Install SIGTERM/SIGINT/SIGHUP handlers (the command-line tool does).
+    public var handleSignals = true
+
+    public init(inputPath: String, outputPath: String) {
+        self.inputPath = inputPath
+        self.outputPath = outputPath
+    }
+}
+
+/// How a job run ended without an error.
+public enum JobOutcome: Sendable, Equatable {
+    /// The input was processed to the end.
+    case completed
+    /// The checkpoint says the job was already complete; nothing was touched.
+    case alreadyComplete
+    /// A signal or `--max-runtime` stopped the job; running it again resumes it.
+    case interrupted
+}

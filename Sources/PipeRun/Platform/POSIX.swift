@@ -1,0 +1,57 @@
+// Thin wrappers that name the C calls unambiguously (a type's own `read` or `write` method
+// would otherwise shadow them) and keep the platform imports in one place.
+#if canImport(Glibc)
+@_exported import Glibc
+#elseif canImport(Musl)
+@_exported import Musl
+#elseif canImport(Darwin)
+@_exported import Darwin
+#endif
+
+/// The corresponding C function is `read`.
+@inline(__always)
+package func systemRead(_ fd: Int32, _ buffer: UnsafeMutableRawPointer?, _ count: Int) -> Int {
+    read(fd, buffer, count)
+}
+
+/// The corresponding C function is `write`.
+@inline(__always)
+package func systemWrite(_ fd: Int32, _ buffer: UnsafeRawPointer?, _ count: Int) -> Int {
+    write(fd, buffer, count)
+}
+
+/// Writes all of `bytes` to `fd`, retrying short writes and EINTR; returns `errno` on failure.
+package func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Int32? {
+    var done = 0
+    while done < bytes.count {
+        let n = systemWrite(fd, bytes.baseAddress! + done, bytes.count - done)
+        if n < 0 {
+            if errno == EINTR { continue }
+            return errno
+        }
+        done += n
+    }
+    return nil
+}
+
+/// Flushes a file's data to the disk; a no-op for pipes and terminals.
+///
+/// The corresponding C function is `fdatasync` (`fsync` where it does not exist).
+package func syncData(_ fd: Int32) -> Int32? {
+    #if canImport(Darwin)
+    let r = fsync(fd)
+    #else
+    let r = fdatasync(fd)
+    #endif
+    if r == 0 { return nil }
+    let err = errno
+    return (err == EINVAL || err == EROFS) ? nil : err
+}
+
+/// Monotonic time in nanoseconds.
+@inline(__always)
+package func monotonicNanoseconds() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+}

@@ -1,0 +1,42 @@
+/// Where a ``RecordReader`` gets its bytes: a plain file now, a decompressor later.
+package protocol ByteSource: AnyObject {
+    /// Fills the front of `buffer` with the next bytes; returns 0 at the end of the input.
+    /// Throws ``ReadInterrupted`` when a signal interrupted a blocking read and the job should stop.
+    func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int
+    /// Moves to `offset` (in the source's own byte numbering).
+    func seek(to offset: Int64) throws
+}
+
+/// A blocking read was interrupted by a signal that asks the job to stop.
+package struct ReadInterrupted: Error {}
+
+/// Reads a file descriptor with `read(2)`.
+package final class FileByteSource: ByteSource {
+    let input: InputFile
+    /// Asked when a read returns EINTR: true means stop instead of retrying.
+    let shouldStop: () -> Bool
+
+    package init(_ input: InputFile, shouldStop: @escaping () -> Bool) {
+        self.input = input
+        self.shouldStop = shouldStop
+    }
+
+    package func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        while true {
+            let n = systemRead(input.fd, buffer.baseAddress, buffer.count)
+            if n >= 0 { return n }
+            let err = errno
+            if err == EINTR {
+                if shouldStop() { throw ReadInterrupted() }
+                continue
+            }
+            throw PipeRunError(.ioError, "cannot read \(input.path): \(describe(errno: err))")
+        }
+    }
+
+    package func seek(to offset: Int64) throws {
+        guard lseek(input.fd, off_t(offset), SEEK_SET) >= 0 else {
+            throw PipeRunError(.ioError, "cannot seek \(input.path) to byte \(offset): \(describe(errno: errno))")
+        }
+    }
+}

@@ -1,0 +1,18 @@
+/// How input bytes are split into rows and fields.
+public enum RecordFormat: String, Sendable, Codable, CaseIterable {
+    /// RFC 4180 comma-separated values: quoted fields, `""` escapes, LF or CRLF record ends.
+    case csv
+    /// Tab-separated values with the same quoting rules as ``csv`` (Python's `excel-tab`).
+    case tsv
+    /// Every line is one row with one field, named `1`; a trailing CR is dropped. For logs.
+    case lines
+
+    /// The field delimiter this format uses unless one is given.
+    public var defaultDelimiter: UInt8 {
+        switch self {
+        case .csv: UInt8(ascii: ",")
+        case .tsv: UInt8(ascii: "\t")
+        case .lines: UInt8(ascii: "\n")
+        }
+    }
+}

@@ -1,0 +1,394 @@
+/// A record that could not be parsed, or whose field count is wrong.
+package struct MalformedRecord: Sendable {
+    /// Why the record is malformed.
+    package var reason: String
+    /// The byte offset where the record starts.
+    package var offset: Int64
+    /// The byte offset of the offending byte.
+    package var errorOffset: Int64
+    /// The 1-based line where the record starts.
+    package var line: Int64
+    /// The record's raw bytes, up to its end (or the next line feed when its end is unknown).
+    package var raw: [UInt8]
+
+    /// A short, printable excerpt of the record.
+    package var excerpt: String {
+        let limit = 60
+        var text = String(decoding: raw.prefix(limit), as: UTF8.self)
+        text = text.replacingNewlines()
+        return raw.count > limit ? text + "..." : text
+    }
+}
+
+extension String {
+    func replacingNewlines() -> String {
+        var out = ""
+        for ch in self {
+            switch ch {
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\r\n": out += "\\r\\n"
+            case "\t": out += "\\t"
+            default: out.append(ch)
+            }
+        }
+        return out
+    }
+}
+
+/// Splits a byte stream into records and fields, keeping each record's byte offsets.
+///
+/// It reads large blocks into one reused buffer and scans them byte by byte (`memchr` inside
+/// quoted fields and for whole lines); a record's fields are views into that buffer, or into a
+/// scratch buffer when `""` escapes had to be removed. Nothing is allocated per record.
+package final class RecordReader {
+    package enum Next {
+        case record
+        case malformed(MalformedRecord)
+        case end
+    }
+
+    private enum Step {
+        case done(end: Int, newlines: Int64)
+        case needMore
+        case bad(String, at: Int)
+    }
+
+    let source: ByteSource
+    let format: RecordFormat
+    let delimiter: UInt8
+    let maxRecordBytes: Int
+    /// The field count every record must have (set from the header), unless ``flexible``.
+    package var expectedFields: Int?
+    package var flexible = false
+
+    private var buf: UnsafeMutablePointer<UInt8>
+    private var capacity: Int
+    private var scratch: UnsafeMutablePointer<UInt8>
+    private var pos = 0
+    private var end = 0
+    private var eof = false
+    private var baseOffset: Int64 = 0
+    private var nextLine: Int64 = 1
+    private let special: UnsafeMutablePointer<UInt8>
+
+    private var fields: UnsafeMutablePointer<Field>
+    private var fieldCapacity = 64
+    private var fieldCount = 0
+    private var recordStart = 0
+    private var recordEnd = 0
+
+    /// The byte offset where the current record starts.
+    package private(set) var recordOffset: Int64 = 0
+    /// The 1-based line where the current record starts.
+    package private(set) var recordLine: Int64 = 1
+
+    package init(source: ByteSource, format: RecordFormat, delimiter: UInt8, bufferSize: Int = 1 << 20,
+                 maxRecordBytes: Int = 64 << 20) {
+        self.source = source
+        self.format = format
+        self.delimiter = delimiter
+        self.maxRecordBytes = max(maxRecordBytes, 1024)
+        capacity = max(bufferSize, 64)
+        buf = .allocate(capacity: capacity)
+        scratch = .allocate(capacity: capacity)
+        fields = .allocate(capacity: fieldCapacity)
+        special = .allocate(capacity: 256)
+        special.initialize(repeating: 0, count: 256)
+        special[Int(delimiter)] = 1
+        special[10] = 1
+        special[13] = 1
+        special[34] = 1
+    }
+
+    deinit {
+        buf.deallocate()
+        scratch.deallocate()
+        fields.deallocate()
+        special.deallocate()
+    }
+
+    /// The byte offset just after the last record returned: where a resumed job starts.
+    package var cursor: Int64 { baseOffset + Int64(pos) }
+    /// The 1-based line of the byte at ``cursor``.
+    package var cursorLine: Int64 { nextLine }
+
+    /// The current record's fields, valid until the next call to ``next()``.
+    @inline(__always)
+    package var row: Row {
+        Row(fields: UnsafeBufferPointer(start: fields, count: fieldCount), line: recordLine, offset: recordOffset)
+    }
+
+    /// The current record's bytes, including its line end.
+    package var rawRecord: UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: buf + recordStart, count: recordEnd - recordStart)
+    }
+
+    /// Continues reading at `offset`, which is the start of line `line`.
+    package func seek(to offset: Int64, line: Int64) throws {
+        try source.seek(to: offset)
+        pos = 0
+        end = 0
+        eof = false
+        baseOffset = offset
+        nextLine = line
+    }
+
+    /// Moves to the next record.
+    package func next() throws -> Next {
+        while true {
+            if pos == end {
+                if eof { return .end }
+                try refill()
+                continue
+            }
+            if baseOffset == 0 && pos == 0 {
+                // A UTF-8 byte order mark is not part of the first field.
+                if end < 3 && !eof { try refill(); continue }
+                if end >= 3 && buf[0] == 0xEF && buf[1] == 0xBB && buf[2] == 0xBF { pos = 3; continue }
+            }
+            let step = format == .lines ? parseLine(pos) : parseCSVRecord(pos)
+            switch step {
+            case .done(let recEnd, let newlines):
+                recordStart = pos
+                recordEnd = recEnd
+                recordOffset = baseOffset + Int64(pos)
+                recordLine = nextLine
+                pos = recEnd
+                nextLine += newlines
+                if format != .lines {
+                    // A blank line is no record (as in Python's csv module and most CSV tools).
+                    let first = buf[recordStart]
+                    if fieldCount == 1 && (first == 10 || first == 13) { continue }
+                    if let expected = expectedFields, fieldCount != expected, !flexible {
+                        let reason = "expected \(expected) fields, found \(fieldCount)"
+                        return .malformed(malformed(reason, errorAt: recordStart, resync: recEnd, newlines: 0,
+                                                    alreadyAdvanced: true))
+                    }
+                }
+                return .record
+            case .needMore:
+                if try !refill() {
+                    // The buffer is full and cannot grow: the record is too long.
+                    let reason = "record longer than \(maxRecordBytes) bytes (an unterminated quote?)"
+                    guard let resync = findLineFeed(from: pos) else {
+                        throw PipeRunError(.dataError, "\(reason) at line \(nextLine), byte \(baseOffset + Int64(pos))")
+                    }
+                    return .malformed(malformed(reason, errorAt: pos, resync: resync, newlines: 1, alreadyAdvanced: false))
+                }
+            case .bad(let reason, let at):
+                // Resynchronise at the next line feed after the error.
+                if let lf = findLineFeed(from: at) {
+                    return .malformed(malformed(reason, errorAt: at, resync: lf, newlines: countLineFeeds(pos, lf),
+                                                alreadyAdvanced: false))
+                }
+                if !eof {
+                    if try refill() { continue }
+                }
+                return .malformed(malformed(reason, errorAt: at, resync: end, newlines: countLineFeeds(pos, end),
+                                            alreadyAdvanced: false))
+            }
+        }
+    }
+
+    private func malformed(_ reason: String, errorAt: Int, resync: Int, newlines: Int64,
+                           alreadyAdvanced: Bool) -> MalformedRecord {
+        if alreadyAdvanced {
+            // recordStart/recordEnd/pos already describe the record.
+            return MalformedRecord(reason: reason, offset: recordOffset, errorOffset: recordOffset,
+                                   line: recordLine, raw: Array(UnsafeBufferPointer(start: buf + recordStart, count: recordEnd - recordStart)))
+        }
+        let record = MalformedRecord(
+            reason: reason, offset: baseOffset + Int64(pos), errorOffset: baseOffset + Int64(errorAt),
+            line: nextLine, raw: Array(UnsafeBufferPointer(start: buf + pos, count: resync - pos)))
+        recordStart = pos
+        recordEnd = resync
+        recordOffset = record.offset
+        recordLine = nextLine
+        pos = resync
+        nextLine += newlines
+        return record
+    }
+
+    /// The index just past the next line feed at or after `from`, or nil.
+    private func findLineFeed(from: Int) -> Int? {
+        guard from < end, let p = memchr(buf + from, 10, end - from) else { return nil }
+        return p.assumingMemoryBound(to: UInt8.self) - buf + 1
+    }
+
+    private func countLineFeeds(_ from: Int, _ to: Int) -> Int64 {
+        var n: Int64 = 0
+        var p = from
+        while p < to, let q = memchr(buf + p, 10, to - p) {
+            n += 1
+            p = q.assumingMemoryBound(to: UInt8.self) - buf + 1
+        }
+        return n
+    }
+
+    /// Moves the unread bytes to the front and reads more; grows the buffer when a record fills
+    /// it. Returns false when the buffer is full and may not grow.
+    @discardableResult
+    private func refill() throws -> Bool {
+        if pos > 0 {
+            let unread = end - pos
+            if unread > 0 { memmove(buf, buf + pos, unread) }
+            baseOffset += Int64(pos)
+            recordStart = 0
+            recordEnd = 0
+            pos = 0
+            end = unread
+        }
+        if end == capacity {
+            guard capacity < maxRecordBytes else { return false }
+            let newCapacity = min(capacity * 2, maxRecordBytes)
+            let grown = UnsafeMutablePointer<UInt8>.allocate(capacity: newCapacity)
+            grown.update(from: buf, count: end)
+            buf.deallocate()
+            scratch.deallocate()
+            buf = grown
+            scratch = .allocate(capacity: newCapacity)
+            capacity = newCapacity
+        }
+        let n = try source.read(into: UnsafeMutableRawBufferPointer(start: buf + end, count: capacity - end))
+        if n == 0 { eof = true } else { end += n }
+        return true
+    }
+
+    private func growFields() {
+        let grown = UnsafeMutablePointer<Field>.allocate(capacity: fieldCapacity * 2)
+        grown.moveInitialize(from: fields, count: fieldCapacity)
+        fields.deallocate()
+        fields = grown
+        fieldCapacity *= 2
+    }
+
+    @inline(__always)
+    private func setField(_ index: Int, _ start: UnsafeMutablePointer<UInt8>, _ count: Int) {
+        (fields + index).initialize(to: Field(UnsafeRawBufferPointer(start: start, count: count)))
+    }
+
+    /// One line, one field.
+    private func parseLine(_ start: Int) -> Step {
+        let b = buf
+        if let q = memchr(b + start, 10, end - start) {
+            let lf = q.assumingMemoryBound(to: UInt8.self) - b
+            var fieldEnd = lf
+            if fieldEnd > start && b[fieldEnd - 1] == 13 { fieldEnd -= 1 }
+            setField(0, b + start, fieldEnd - start)
+            fieldCount = 1
+            return .done(end: lf + 1, newlines: 1)
+        }
+        if !eof { return .needMore }
+        var fieldEnd = end
+        if fieldEnd > start && b[fieldEnd - 1] == 13 { fieldEnd -= 1 }
+        setField(0, b + start, fieldEnd - start)
+        fieldCount = 1
+        return .done(end: end, newlines: 0)
+    }
+
+    /// One RFC 4180 record starting at `start`.
+    private func parseCSVRecord(_ start: Int) -> Step {
+        let b = buf
+        let e = end
+        let d = delimiter
+        let table = special
+        var p = start
+        var nf = 0
+        var newlines: Int64 = 0
+        var scratchUsed = 0
+        while true {
+            if nf == fieldCapacity { growFields() }
+            if p < e && b[p] == 34 {
+                // A quoted field: jump from quote to quote.
+                let fieldStart = p
+                p += 1
+                let contentStart = p
+                var segment = p
+                var unescaped = false
+                let scratchStart = scratchUsed
+                while true {
+                    guard let q = memchr(b + p, 34, e - p) else {
+                        if !eof { return .needMore }
+                        return .bad("unterminated quoted field", at: fieldStart)
+                    }
+                    let qi = q.assumingMemoryBound(to: UInt8.self) - b
+                    var s = p
+                    while s < qi, let lf = memchr(b + s, 10, qi - s) {
+                        newlines += 1
+                        s = lf.assumingMemoryBound(to: UInt8.self) - b + 1
+                    }
+                    if qi + 1 < e && b[qi + 1] == 34 {
+                        // `""` is one quote: copy what came before it, with one quote, to scratch.
+                        let n = qi + 1 - segment
+                        (scratch + scratchUsed).update(from: b + segment, count: n)
+                        scratchUsed += n
+                        unescaped = true
+                        p = qi + 2
+                        segment = p
+                        continue
+                    }
+                    if qi + 1 == e && !eof { return .needMore }
+                    if unescaped {
+                        let n = qi - segment
+                        (scratch + scratchUsed).update(from: b + segment, count: n)
+                        scratchUsed += n
+                        setField(nf, scratch + scratchStart, scratchUsed - scratchStart)
+                    } else {
+                        setField(nf, b + contentStart, qi - contentStart)
+                    }
+                    nf += 1
+                    p = qi + 1
+                    break
+                }
+                if p == e {
+                    fieldCount = nf
+                    return .done(end: p, newlines: newlines)
+                }
+                let c = b[p]
+                if c == d { p += 1; continue }
+                if c == 10 {
+                    fieldCount = nf
+                    return .done(end: p + 1, newlines: newlines + 1)
+                }
+                if c == 13 {
+                    if p + 1 < e {
+                        fieldCount = nf
+                        return b[p + 1] == 10 ? .done(end: p + 2, newlines: newlines + 1) : .done(end: p + 1, newlines: newlines)
+                    }
+                    if !eof { return .needMore }
+                    fieldCount = nf
+                    return .done(end: p + 1, newlines: newlines)
+                }
+                return .bad("unexpected character after a closing quote", at: p)
+            }
+            // An unquoted field: stop at the delimiter, a line end, or a quote.
+            let fieldStart = p
+            while p < e && table[Int(b[p])] == 0 { p += 1 }
+            if p == e {
+                if !eof { return .needMore }
+                setField(nf, b + fieldStart, p - fieldStart)
+                fieldCount = nf + 1
+                return .done(end: p, newlines: newlines)
+            }
+            let c = b[p]
+            setField(nf, b + fieldStart, p - fieldStart)
+            nf += 1
+            if c == d { p += 1; continue }
+            if c == 10 {
+                fieldCount = nf
+                return .done(end: p + 1, newlines: newlines + 1)
+            }
+            if c == 13 {
+                if p + 1 < e {
+                    fieldCount = nf
+                    return b[p + 1] == 10 ? .done(end: p + 2, newlines: newlines + 1) : .done(end: p + 1, newlines: newlines)
+                }
+                if !eof { return .needMore }
+                fieldCount = nf
+                return .done(end: p + 1, newlines: newlines)
+            }
+            return .bad("a quote inside an unquoted field", at: p)
+        }
+    }
+}

@@ -1,0 +1,64 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// A per-row step of a job: it receives each row and emits zero or more rows.
+///
+/// The driver calls ``start(input:)`` once with the columns it will receive, then
+/// ``process(_:emit:)`` for every row in input order, and ``finish(emit:)`` once at the end of
+/// the input. Rows are views into the driver's buffers, valid only during the call.
+///
+/// A transform that keeps state across rows (counts, totals, "seen" sets) must save it in
+/// ``saveState()`` and take it back in ``restoreState(_:)``: the driver stores those bytes in
+/// every checkpoint, so that a resumed job continues with exactly the state an uninterrupted
+/// run would have had at that row. Adopt ``StatefulRowTransform`` to get both from a `Codable`
+/// value. Stateless transforms need neither.
+public protocol RowTransform: AnyObject {
+    /// Learns the input columns and returns the columns of the rows this transform emits.
+    /// Throw a ``PipeRunError`` with code ``PipeRunError/Code/usage`` for a column that does not exist.
+    func start(input: Columns) throws -> Columns
+
+    /// Handles one row; call `emit` for each row to pass on (zero, one or several times).
+    func process(_ row: Row, emit: (Row) throws -> Void) throws
+
+    /// Called once after the last row: emit aggregates here.
+    func finish(emit: (Row) throws -> Void) throws
+
+    /// The transform's state as bytes, or nil when it has none. Called at every checkpoint.
+    func saveState() throws -> [UInt8]?
+
+    /// Restores state saved by ``saveState()``; called before any row when a job resumes.
+    func restoreState(_ state: [UInt8]) throws
+
+    /// Called just before every checkpoint is written: flush or commit side effects here so
+    /// that they line up with the checkpoint.
+    func willCheckpoint() throws
+}
+
+extension RowTransform {
+    public func finish(emit: (Row) throws -> Void) throws {}
+    public func saveState() throws -> [UInt8]? { nil }
+    public func restoreState(_ state: [UInt8]) throws {}
+    public func willCheckpoint() throws {}
+}
+
+/// A transform whose state is one `Codable` value, saved as JSON in every checkpoint.
+public protocol StatefulRowTransform: RowTransform {
+    associatedtype State: Codable
+    /// The state to carry across rows, checkpoints and resumes.
+    var state: State { get set }
+}
+
+extension StatefulRowTransform {
+    public func saveState() throws -> [UInt8]? {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return Array(try encoder.encode(state))
+    }
+
+    public func restoreState(_ bytes: [UInt8]) throws {
+        state = try JSONDecoder().decode(State.self, from: Data(bytes))
+    }
+}

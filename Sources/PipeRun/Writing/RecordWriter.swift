@@ -1,0 +1,136 @@
+/// Formats rows into a large buffer and writes it to the output in big blocks.
+///
+/// CSV and TSV fields are quoted only when they must be (RFC 4180 minimal quoting: a field
+/// holding the delimiter, a quote, CR or LF; and a lone empty field, so the row is not a blank
+/// line); records end with LF. In `lines` format, each row's single field is written as is.
+package final class RecordWriter {
+    let output: OutputFile
+    let format: RecordFormat
+    let delimiter: UInt8
+    private var buffer: UnsafeMutablePointer<UInt8>
+    private var capacity: Int
+    private var used = 0
+    private let special: UnsafeMutablePointer<UInt8>
+    /// Bytes already handed to the file.
+    package private(set) var flushedLength: Int64
+
+    package init(output: OutputFile, format: RecordFormat, delimiter: UInt8, startingAt length: Int64,
+                 bufferSize: Int = 1 << 20) {
+        self.output = output
+        self.format = format
+        self.delimiter = delimiter
+        capacity = bufferSize
+        buffer = .allocate(capacity: capacity)
+        flushedLength = length
+        special = .allocate(capacity: 256)
+        special.initialize(repeating: 0, count: 256)
+        special[Int(delimiter)] = 1
+        special[10] = 1
+        special[13] = 1
+        special[34] = 1
+    }
+
+    deinit {
+        buffer.deallocate()
+        special.deallocate()
+    }
+
+    /// The output's length once everything written so far is flushed.
+    package var length: Int64 { flushedLength + Int64(used) }
+
+    /// Hands the buffered bytes to the file.
+    package func flush() throws {
+        guard used > 0 else { return }
+        try output.write(UnsafeRawBufferPointer(start: buffer, count: used))
+        flushedLength += Int64(used)
+        used = 0
+    }
+
+    @inline(__always)
+    private func reserve(_ n: Int) throws {
+        if capacity - used >= n { return }
+        try flush()
+        if n > capacity {
+            buffer.deallocate()
+            capacity = n
+            buffer = .allocate(capacity: capacity)
+        }
+    }
+
+    /// Appends raw bytes (a header or a record copied through).
+    package func writeRaw(_ bytes: UnsafeRawBufferPointer) throws {
+        try reserve(bytes.count)
+        if bytes.count > 0 {
+            UnsafeMutableRawPointer(buffer + used).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
+        }
+        used += bytes.count
+    }
+
+    /// Appends one row.
+    package func write(_ row: Row) throws {
+        let fields = row.allFields
+        if format == .lines {
+            let f = fields.isEmpty ? Field.empty : fields[0]
+            try reserve(f.count + 1)
+            if f.count > 0 { UnsafeMutableRawPointer(buffer + used).copyMemory(from: f.bytes.baseAddress!, byteCount: f.count) }
+            used += f.count
+            buffer[used] = 10
+            used += 1
+            return
+        }
+        if fields.count == 1 && fields[0].count == 0 {
+            try reserve(3)
+            buffer[used] = 34; buffer[used + 1] = 34; buffer[used + 2] = 10
+            used += 3
+            return
+        }
+        for i in 0..<fields.count {
+            let f = fields[i]
+            let n = f.count
+            try reserve(2 * n + 3)
+            var out = buffer + used
+            if i > 0 {
+                out.pointee = delimiter
+                out += 1
+            }
+            if n > 0 {
+                let src = f.bytes.baseAddress!.assumingMemoryBound(to: UInt8.self)
+                var j = 0
+                while j < n && special[Int(src[j])] == 0 { j += 1 }
+                if j == n {
+                    out.update(from: src, count: n)
+                    out += n
+                } else {
+                    out.pointee = 34
+                    out += 1
+                    for k in 0..<n {
+                        let c = src[k]
+                        out.pointee = c
+                        out += 1
+                        if c == 34 {
+                            out.pointee = 34
+                            out += 1
+                        }
+                    }
+                    out.pointee = 34
+                    out += 1
+                }
+            }
+            used = out - buffer
+        }
+        try reserve(1)
+        buffer[used] = 10
+        used += 1
+    }
+
+    /// Drops what was written after `length`, which must not be before the last flush.
+    package func rewind(to length: Int64) throws {
+        if length >= flushedLength {
+            used = Int(length - flushedLength)
+        } else {
+            used = 0
+            try output.truncate(to: length)
+            flushedLength = length
+        }
+    }
+}

@@ -1,0 +1,137 @@
+import ArgumentParser
+import PipeRun
+
+extension RecordFormat: ExpressibleByArgument {}
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a job, or resume it from its checkpoint.")
+
+    @Argument(help: "The input file (`-` for standard input, which cannot be resumed).")
+    var input: String
+
+    @Option(name: .shortAndLong, help: "The output file (`-` for standard output, which cannot be resumed).")
+    var output: String
+
+    @Option(name: [.customShort("t"), .customLong("transform")],
+            help: "A transform, e.g. 'filter:status=refunded'; repeat to chain. `pipe-run transforms` lists them.")
+    var transforms: [String] = []
+
+    @Option(help: "Input format: csv, tsv or lines.")
+    var format: RecordFormat = .csv
+
+    @Option(help: "Field delimiter (one character; \\t for tab).")
+    var delimiter: String?
+
+    @Flag(help: "The first record is data, not column names; columns are numbered from 1.")
+    var noHeader = false
+
+    @Flag(help: "Accept records whose field count differs from the header's.")
+    var flexible = false
+
+    @Option(help: "Output format: csv, tsv or lines (default: the input's).")
+    var outputFormat: RecordFormat?
+
+    @Option(help: "Output field delimiter (default: the input's).")
+    var outputDelimiter: String?
+
+    @Option(help: "The checkpoint file (default: OUTPUT.checkpoint).")
+    var checkpoint: String?
+
+    @Option(help: "Seconds between checkpoints; 0 checkpoints only when the job stops.")
+    var checkpointEvery: Double = 5
+
+    @Flag(help: "Discard the checkpoint and start the job over.")
+    var restart = false
+
+    @Option(help: "Seconds the current row may take to finish after SIGTERM/SIGINT/SIGHUP before exiting anyway.")
+    var grace: Double = 25
+
+    @Option(help: "Checkpoint and exit with status 75 after this many seconds.")
+    var maxRuntime: Double?
+
+    @Option(help: "Bad records: fail, skip, or quarantine=PATH.")
+    var onError: String = "fail"
+
+    @Option(help: "The longest record accepted, in bytes.")
+    var maxRecordSize: Int = 64 << 20
+
+    func run() throws {
+        var options = JobOptions(inputPath: input, outputPath: output)
+        options.checkpointPath = checkpoint
+        options.inputFormat = format
+        options.delimiter = try delimiter.map { try parseDelimiter($0, "--delimiter") }
+        options.header = !noHeader
+        options.flexible = flexible
+        options.outputFormat = outputFormat
+        options.outputDelimiter = try outputDelimiter.map { try parseDelimiter($0, "--output-delimiter") }
+        options.transforms = transforms
+        options.checkpointInterval = checkpointEvery
+        options.restart = restart
+        options.graceSeconds = grace
+        options.maxRuntime = maxRuntime
+        options.maxRecordBytes = maxRecordSize
+        try runJob {
+            options.onError = try ErrorPolicy(parsing: onError)
+            guard checkpointEvery >= 0, grace > 0, (maxRuntime ?? 1) >= 0, maxRecordSize > 0 else {
+                throw PipeRunError(.usage, "--checkpoint-every, --grace, --max-runtime and --max-record-size must be positive")
+            }
+            return try JobRunner(options: options, notice: printNotice).run()
+        }
+    }
+}
+
+struct Transforms: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List the available transforms.")
+
+    func run() throws {
+        let registry = TransformRegistry.builtIn
+        let width = registry.descriptors.map(\.usage.count).max() ?? 0
+        for d in registry.descriptors {
+            print(d.usage.padding(toLength: width + 2) + d.summary)
+        }
+    }
+}
+
+/// Runs `body` and turns its outcome into the documented exit status.
+func runJob(_ body: () throws -> JobOutcome) throws {
+    do {
+        switch try body() {
+        case .completed, .alreadyComplete: return
+        case .interrupted: throw ExitCode(ExitStatus.interrupted)
+        }
+    } catch let error as PipeRunError {
+        printNotice("error: \(error.message)")
+        throw ExitCode(error.exitStatus)
+    }
+}
+
+func parseDelimiter(_ text: String, _ option: String) throws -> UInt8 {
+    switch text {
+    case "\\t", "tab": return 9
+    default:
+        let bytes = Array(text.utf8)
+        guard bytes.count == 1 else {
+            throw ValidationError("\(option) must be a single byte, such as ',' ';' '|' or '\\t'")
+        }
+        return bytes[0]
+    }
+}
+
+func printNotice(_ text: String) {
+    var line = Array("pipe-run: \(text)\n".utf8)
+    line.withUnsafeMutableBytes { buffer in
+        var done = 0
+        while done < buffer.count {
+            let n = write(2, buffer.baseAddress! + done, buffer.count - done)
+            if n <= 0 { break }
+            done += n
+        }
+    }
+}
+
+extension String {
+    func padding(toLength length: Int) -> String {
+        count >= length ? self : self + String(repeating: " ", count: length - count)
+    }
+}
