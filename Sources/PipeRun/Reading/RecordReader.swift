@@ -169,12 +169,7 @@ package final class RecordReader {
                 return .record
             case .needMore:
                 if try !refill() {
-                    // The buffer is full and cannot grow: the record is too long.
-                    let reason = "record longer than \(maxRecordBytes) bytes (an unterminated quote?)"
-                    guard let resync = findLineFeed(from: pos) else {
-                        throw PipeRunError(.dataError, "\(reason) at line \(nextLine), byte \(baseOffset + Int64(pos))")
-                    }
-                    return .malformed(malformed(reason, errorAt: pos, resync: resync, newlines: 1, alreadyAdvanced: false))
+                    return .malformed(try skipOverlongRecord())
                 }
             case .bad(let reason, let at):
                 // Resynchronise at the next line feed after the error.
@@ -189,6 +184,32 @@ package final class RecordReader {
                                             alreadyAdvanced: false))
             }
         }
+    }
+
+    /// The buffer is full and may not grow: reports the record as too long and skips to the
+    /// first line feed after its start, reading on as far as needed.
+    private func skipOverlongRecord() throws -> MalformedRecord {
+        let reason = "record longer than \(maxRecordBytes) bytes (an unterminated quote?)"
+        if let resync = findLineFeed(from: pos) {
+            return malformed(reason, errorAt: pos, resync: resync, newlines: 1, alreadyAdvanced: false)
+        }
+        let record = MalformedRecord(reason: reason, offset: baseOffset + Int64(pos), errorOffset: baseOffset + Int64(pos),
+                                     line: nextLine, raw: Array(UnsafeBufferPointer(start: buf + pos, count: min(end - pos, 4096))))
+        while true {
+            pos = end
+            if eof { break }
+            try refill()
+            if let resync = findLineFeed(from: pos) {
+                pos = resync
+                nextLine += 1
+                break
+            }
+        }
+        recordStart = pos
+        recordEnd = pos
+        recordOffset = record.offset
+        recordLine = record.line
+        return record
     }
 
     private func malformed(_ reason: String, errorAt: Int, resync: Int, newlines: Int64,
