@@ -27,6 +27,11 @@ package enum StopSignals {
         setHandler(SIGINT, handleStop)
         setHandler(SIGHUP, handleStop)
         setHandler(SIGALRM, handleDeadline)
+        // A parent may have left these blocked (the mask is inherited): unblock them.
+        var mask = sigset_t()
+        sigemptyset(&mask)
+        for sig in [SIGTERM, SIGINT, SIGHUP, SIGALRM] { sigaddset(&mask, sig) }
+        sigprocmask(SIG_UNBLOCK, &mask, nil)
         // A closed pipe on stdout becomes EPIPE (a clean stop); a file-size limit becomes EFBIG.
         signal(SIGPIPE, SIG_IGN)
         signal(SIGXFSZ, SIG_IGN)

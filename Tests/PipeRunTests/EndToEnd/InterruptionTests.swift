@@ -1,0 +1,151 @@
+import Foundation
+import Testing
+
+/// End-to-end: the built binary is killed and signalled at awkward moments, and the finished
+/// output must be byte-for-byte the output of one uninterrupted run.
+@Suite(.serialized) struct InterruptionTests {
+    static let filterJob = ["-t", "filter:status=refunded", "-t", "select:id,city,amount,note"]
+
+    /// Makes the reference output with one uninterrupted run.
+    func reference(_ scratch: Scratch, input: String, job: [String], extra: [String] = []) throws -> Data {
+        let r = try Tool.run(["run", input, "-o", "reference.out", "--checkpoint-every", "0"] + job + extra, in: scratch.url)
+        #expect(r.status == 0, "reference run failed: \(r.stderr)")
+        return try scratch.read("reference.out")
+    }
+
+    /// Runs the job again and again, SIGKILLing each run after a random delay, until one run
+    /// finishes by itself. Returns how many runs were killed after they had resumed mid-input.
+    func runWithKills(_ args: [String], in scratch: Scratch, seed: UInt64, maxKills: Int,
+                      delays: ClosedRange<Int>) throws -> (kills: Int, midResumes: Int) {
+        var rng = SplitMix(seed: seed)
+        var kills = 0
+        var midResumes = 0
+        while true {
+            let running = try Tool.start(args, in: scratch.url)
+            if kills < maxKills {
+                let ms = delays.lowerBound + Int(rng.next() % UInt64(delays.count))
+                usleep(UInt32(ms * 1000))
+                if running.isRunning {
+                    running.signal(SIGKILL)
+                    let r = running.wait()
+                    if r.signaled {
+                        kills += 1
+                        if r.stderr.contains("resuming at row") && !r.stderr.contains("resuming at row 0,") { midResumes += 1 }
+                        continue
+                    }
+                    #expect(r.status == 0, "run ended with \(r.status): \(r.stderr)")
+                    return (kills, midResumes)
+                }
+            }
+            let r = running.wait()
+            #expect(r.status == 0, "run ended with \(r.status): \(r.stderr)")
+            if r.stderr.contains("resuming at row") { midResumes += 1 }
+            return (kills, midResumes)
+        }
+    }
+
+    @Test func sigkillAtRandomMomentsGivesTheUninterruptedOutput() throws {
+        let scratch = try Scratch()
+        try scratch.write("orders.csv", Orders.csv(rows: 60_000))
+        let expected = try reference(scratch, input: "orders.csv", job: Self.filterJob)
+        let args = ["run", "orders.csv", "-o", "out.csv", "--checkpoint-every", "0.01"] + Self.filterJob
+        let (kills, midResumes) = try runWithKills(args, in: scratch, seed: 1, maxKills: 25, delays: 15...90)
+        #expect(try scratch.read("out.csv") == expected)
+        #expect(kills >= 5, "only \(kills) runs were killed")
+        #expect(midResumes >= 3, "only \(midResumes) runs resumed mid-input")
+        // The finished job is complete: a further run touches nothing.
+        let again = try Tool.run(args, in: scratch.url)
+        #expect(again.status == 0)
+        #expect(again.stderr.contains("already complete"))
+    }
+
+    @Test func statefulCountByIsExactAfterKills() throws {
+        let scratch = try Scratch()
+        try scratch.write("orders.csv", Orders.csv(rows: 60_000, seed: 11))
+        let job = ["-t", "count-by:status,city"]
+        let expected = try reference(scratch, input: "orders.csv", job: job)
+        let args = ["run", "orders.csv", "-o", "counts.csv", "--checkpoint-every", "0.01"] + job
+        let (kills, midResumes) = try runWithKills(args, in: scratch, seed: 2, maxKills: 20, delays: 15...90)
+        #expect(try scratch.read("counts.csv") == expected)
+        #expect(kills >= 5)
+        #expect(midResumes >= 3)
+        // The reference counts add up to the number of rows.
+        let total = String(decoding: expected, as: UTF8.self).split(separator: "\n").dropFirst()
+            .compactMap { $0.split(separator: ",").last.flatMap { Int($0) } }.reduce(0, +)
+        #expect(total == 60_000)
+    }
+
+    @Test(arguments: [SIGTERM, SIGINT, SIGHUP])
+    func stopSignalCheckpointsAndExits75(_ sig: Int32) throws {
+        let scratch = try Scratch()
+        try scratch.write("orders.csv", Orders.csv(rows: 3000))
+        let expected = try reference(scratch, input: "orders.csv", job: Self.filterJob)
+        let args = ["run", "orders.csv", "-o", "out.csv", "-t", "delay:0.2"] + Self.filterJob
+        let running = try Tool.start(args, in: scratch.url)
+        usleep(300_000)
+        running.signal(sig)
+        let r = running.wait()
+        #expect(r.status == 75, "\(r.stderr)")
+        #expect(r.stderr.contains("interrupted"))
+        #expect(r.stderr.contains("run the same command to resume"))
+        #expect(r.stderr.contains(#/at row \d+, byte \d+ of \d+ \(\d+(\.\d+)?%\)/#))
+        let checkpoint = try scratch.text("out.csv.checkpoint")
+        #expect(checkpoint.contains("\"status\" : \"interrupted\""))
+        let resumed = try Tool.run(args, in: scratch.url)
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(resumed.stderr.contains("resuming at row"))
+        #expect(try scratch.read("out.csv") == expected)
+    }
+
+    @Test func secondSignalExitsAtOnce() throws {
+        let scratch = try Scratch()
+        try scratch.write("orders.csv", Orders.csv(rows: 5))
+        let args = ["run", "orders.csv", "-o", "out.csv", "-t", "delay:20000", "--grace", "60"]
+        let running = try Tool.start(args, in: scratch.url)
+        usleep(300_000)
+        running.signal(SIGTERM)
+        usleep(300_000)
+        #expect(running.isRunning, "the first signal waits for the current row")
+        running.signal(SIGINT)
+        let r = running.wait()
+        #expect(r.status == 75)
+        #expect(r.seconds < 5)
+        #expect(r.stderr.contains("second signal"))
+    }
+
+    @Test func graceDeadlineExitsWhileARowIsStuck() throws {
+        let scratch = try Scratch()
+        try scratch.write("orders.csv", Orders.csv(rows: 2))
+        let expected = try reference(scratch, input: "orders.csv", job: [])
+        let args = ["run", "orders.csv", "-o", "out.csv", "-t", "delay:1500", "--grace", "1"]
+        let running = try Tool.start(args, in: scratch.url)
+        usleep(300_000)
+        running.signal(SIGTERM)
+        let r = running.wait()
+        #expect(r.status == 75)
+        #expect(r.seconds > 1.0 && r.seconds < 4, "exited after \(r.seconds) s")
+        #expect(r.stderr.contains("grace deadline"))
+        // The previous checkpoint is still valid: the same command finishes the job.
+        let resumed = try Tool.run(args, in: scratch.url)
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(try scratch.read("out.csv") == expected)
+    }
+
+    @Test func maxRuntimeSlicesAJob() throws {
+        let scratch = try Scratch()
+        try scratch.write("orders.csv", Orders.csv(rows: 600))
+        let expected = try reference(scratch, input: "orders.csv", job: Self.filterJob)
+        let args = ["run", "orders.csv", "-o", "out.csv", "-t", "delay:1", "--max-runtime", "0.15"] + Self.filterJob
+        var slices = 0
+        while true {
+            let r = try Tool.run(args, in: scratch.url)
+            if r.status == 0 { break }
+            #expect(r.status == 75, "\(r.stderr)")
+            #expect(r.stderr.contains("--max-runtime"))
+            slices += 1
+            if slices > 40 { Issue.record("the job never finished"); return }
+        }
+        #expect(slices >= 3, "only \(slices) slices")
+        #expect(try scratch.read("out.csv") == expected)
+    }
+}
