@@ -100,6 +100,9 @@ func runJob(_ body: () throws -> JobOutcome) throws {
         case .completed, .alreadyComplete: return
         case .interrupted: throw ExitCode(ExitStatus.interrupted)
         }
+    } catch is OutputClosed {
+        // The reader of standard output has gone (`pipe-run ... | head`): stop quietly.
+        return
     } catch let error as PipeRunError {
         printNotice("error: \(error.message)")
         throw ExitCode(error.exitStatus)

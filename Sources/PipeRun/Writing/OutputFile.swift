@@ -70,4 +70,4 @@ package final class OutputFile {
 }
 
 /// The reader of standard output went away (`pipe-run ... | head`): a clean stop.
-package struct OutputClosed: Error {}
+public struct OutputClosed: Error {}
