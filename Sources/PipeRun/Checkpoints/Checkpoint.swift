@@ -104,7 +104,7 @@ package struct Cursor: Codable, Sendable {
     package var offset: Int64
     /// 1-based line number at ``offset``.
     package var line: Int64
-    /// Hash of the bytes just before ``offset`` (up to 4 KiB).
+    /// Hash of the bytes just before ``offset`` (up to 64 KiB).
     package var beforeHash: String
     package var beforeLength: Int
     package var rowsRead: Int64

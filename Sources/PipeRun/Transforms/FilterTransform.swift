@@ -44,34 +44,35 @@ public final class FilterTransform: RowTransform {
     }
 
     public init(column: String, _ op: Operator, _ value: String) throws {
-        self.column = column
-        self.op = op
-        self.value = value
-        valueBytes = Array(value.utf8)
-        scratch = .allocate(capacity: scratchCapacity)
+        var number = 0.0
+        var regex: UnsafeMutablePointer<regex_t>? = nil
         switch op {
         case .less, .lessOrEqual, .greater, .greaterOrEqual:
             guard let n = Double(value) else {
-                scratch.deallocate()
                 throw PipeRunError(.usage, "filter: '\(value)' is not a number, which \(op.rawValue) needs")
             }
             number = n
         case .matches, .notMatches:
-            number = 0
             let re = UnsafeMutablePointer<regex_t>.allocate(capacity: 1)
             let rc = regcomp(re, value, REG_EXTENDED | REG_NOSUB)
             if rc != 0 {
                 var message = [CChar](repeating: 0, count: 256)
                 regerror(rc, re, &message, message.count)
                 re.deallocate()
-                scratch.deallocate()
                 let text = String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
                 throw PipeRunError(.usage, "filter: bad regular expression '\(value)': \(text)")
             }
             regex = re
         case .equal, .notEqual:
-            number = 0
+            break
         }
+        self.column = column
+        self.op = op
+        self.value = value
+        self.number = number
+        self.regex = regex
+        valueBytes = Array(value.utf8)
+        scratch = .allocate(capacity: scratchCapacity)
     }
 
     deinit {
