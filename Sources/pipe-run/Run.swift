@@ -5,7 +5,9 @@ extension RecordFormat: ExpressibleByArgument {}
 
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run a job, or resume it from its checkpoint.")
+        abstract: "Run a job, or resume it from its checkpoint.",
+        discussion: "Transforms:\n" + TransformRegistry.builtIn.descriptors
+            .map { "  " + $0.usage.padding(toLength: 18) + $0.summary }.joined(separator: "\n"))
 
     @Argument(help: "The input file (`-` for standard input, which cannot be resumed).")
     var input: String

@@ -12,8 +12,8 @@ public final class JobRunner {
     /// Where one-line notices go (standard error in the command-line tool).
     let notice: (String) -> Void
 
-    private var transforms: [any RowTransform] = []
-    private var writer: RecordWriter!
+    @exclusivity(unchecked) private var transforms: [any RowTransform] = []
+    @exclusivity(unchecked) private var writer: RecordWriter!
     private var quarantineWriter: RecordWriter?
     private var input: InputFile!
     private var output: OutputFile!
@@ -21,9 +21,11 @@ public final class JobRunner {
     private var store: CheckpointStore?
     private var checkpoint: Checkpoint?
     private var job: JobDescription!
-    private var rowsRead: Int64 = 0
-    private var rowsWritten: Int64 = 0
-    private var badRows: Int64 = 0
+    @exclusivity(unchecked) private var rowsRead: Int64 = 0
+    @exclusivity(unchecked) private var rowsWritten: Int64 = 0
+    @exclusivity(unchecked) private var badRows: Int64 = 0
+    /// Whether the transforms have been started (without a header, at the first record).
+    @exclusivity(unchecked) private var columnsKnown = false
 
     public init(options: JobOptions, registry: TransformRegistry = .builtIn,
                 notice: @escaping (String) -> Void = { _ in }) {
@@ -121,7 +123,6 @@ public final class JobRunner {
             try output.truncate(to: 0)
         }
 
-        var columnsKnown = false
         var outputColumns = Columns([])
         func startTransforms(_ columns: Columns) throws {
             var current = columns

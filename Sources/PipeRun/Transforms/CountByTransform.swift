@@ -6,7 +6,7 @@
 public final class CountByTransform: StatefulRowTransform {
     public static let descriptor = TransformDescriptor(
         name: "count-by", usage: "count-by:COLS",
-        summary: "count rows per value of COLS; emits COLS,count at the end (stateful)"
+        summary: "count rows per value; emit COLS,count at the end"
     ) { argument in try CountByTransform(columns: columnList(argument, for: "count-by")) }
 
     public struct State: Codable, Sendable {

@@ -7,7 +7,7 @@
 public final class FilterTransform: RowTransform {
     public static let descriptor = TransformDescriptor(
         name: "filter", usage: "filter:COL=VALUE",
-        summary: "keep rows where COL =, !=, ~ (regex), !~, <, <=, >, >= VALUE"
+        summary: "keep rows where COL = != ~ !~ < <= > >= VALUE"
     ) { argument in try FilterTransform(argument) }
 
     public enum Operator: String, Sendable, CaseIterable {

@@ -2,7 +2,7 @@
 public final class SelectTransform: RowTransform {
     public static let descriptor = TransformDescriptor(
         name: "select", usage: "select:COLS",
-        summary: "keep only these columns, in this order (names, or 1-based numbers)"
+        summary: "keep these columns, in this order (names or numbers)"
     ) { argument in try SelectTransform(columns: columnList(argument, for: "select")) }
 
     let columns: [String]
@@ -68,7 +68,7 @@ public final class DropTransform: RowTransform {
 public final class DelayTransform: RowTransform {
     public static let descriptor = TransformDescriptor(
         name: "delay", usage: "delay:MS",
-        summary: "sleep MS milliseconds (fractions allowed) per row; for testing interruptions"
+        summary: "sleep MS milliseconds per row (for testing)"
     ) { argument in
         guard let ms = Double(argument), ms >= 0, ms < 86_400_000 else {
             throw PipeRunError(.usage, "delay: expected milliseconds, got '\(argument)'")

@@ -7,12 +7,12 @@ package final class RecordWriter {
     let output: OutputFile
     let format: RecordFormat
     let delimiter: UInt8
-    private var buffer: UnsafeMutablePointer<UInt8>
-    private var capacity: Int
-    private var used = 0
+    @exclusivity(unchecked) private var buffer: UnsafeMutablePointer<UInt8>
+    @exclusivity(unchecked) private var capacity: Int
+    @exclusivity(unchecked) private var used = 0
     private let special: UnsafeMutablePointer<UInt8>
     /// Bytes already handed to the file.
-    package private(set) var flushedLength: Int64
+    @exclusivity(unchecked) package private(set) var flushedLength: Int64
 
     package init(output: OutputFile, format: RecordFormat, delimiter: UInt8, startingAt length: Int64,
                  bufferSize: Int = 1 << 20) {
