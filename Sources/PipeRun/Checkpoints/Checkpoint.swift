@@ -120,3 +120,29 @@ package struct OutputState: Codable, Sendable {
     package var tailHash: String
     package var tailLength: Int
 }
+
+extension Checkpoint {
+    /// Refuses a checkpoint whose numbers cannot have been written by pipe-run (a damaged or
+    /// hand-edited file), before any of them is used.
+    package func validate(path: String, transforms: Int) throws {
+        let limit: Int64 = 1 << 60
+        let problems: [(Bool, String)] = [
+            (transformStates.count == transforms, "it holds \(transformStates.count) transform states for \(transforms) transforms"),
+            ((0...65536).contains(input.headLength) && Int64(input.headLength) <= max(input.size, 0), "input.headLength is out of range"),
+            (input.size >= 0 && input.size < limit, "input.size is out of range"),
+            (cursor.offset >= 0 && cursor.offset <= input.size, "cursor.offset is out of range"),
+            (Int64(cursor.beforeLength) == min(cursor.offset, 65536), "cursor.beforeLength does not match cursor.offset"),
+            (cursor.line >= 1 && cursor.line <= cursor.offset + 1, "cursor.line is out of range"),
+            ((0..<limit).contains(cursor.rowsRead) && (0..<limit).contains(cursor.rowsWritten)
+                && (0..<limit).contains(cursor.badRows), "the row counts are out of range"),
+            (output.length >= 0 && output.length < limit, "output.length is out of range"),
+            (Int64(output.tailLength) == min(output.length, 4096), "output.tailLength does not match output.length"),
+            (quarantine.map { $0.length >= 0 && $0.length < limit && Int64($0.tailLength) == min($0.length, 4096) } ?? true,
+             "quarantine is out of range"),
+            ((0..<(1 << 40)).contains(runs) && (0..<(1 << 40)).contains(interruptions), "runs or interruptions is out of range"),
+        ]
+        if let problem = problems.first(where: { !$0.0 }) {
+            throw PipeRunError(.dataError, "checkpoint \(path) is damaged (\(problem.1)); add --restart to start over")
+        }
+    }
+}

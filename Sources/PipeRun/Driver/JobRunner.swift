@@ -46,26 +46,33 @@ public final class JobRunner {
                 throw PipeRunError(.usage, "the delimiter cannot be a quote, CR or LF")
             }
         }
+        if let d = options.outputDelimiter, d == 34 || d == 10 || d == 13 {
+            throw PipeRunError(.usage, "the output delimiter cannot be a quote, CR or LF")
+        }
 
         input = try InputFile(path: options.inputPath)
-        let resumable = input.isSeekable && options.outputPath != "-"
+        let checkpointPath = options.checkpointPath ?? CheckpointStore.defaultPath(forOutput: options.outputPath)
+        var quarantinePath: String? = nil
+        if case .quarantine(let path) = options.onError { quarantinePath = path }
+        try refuseSharedFiles(checkpoint: checkpointPath, quarantine: quarantinePath)
+
+        let outputIsFile = options.outputPath != "-" && fileKind(options.outputPath).map { $0 == S_IFREG } ?? true
+        let resumable = input.isSeekable && outputIsFile
         if !resumable {
-            let what = options.outputPath == "-" ? "output to standard output" : "input that is not a regular file"
+            let what = !outputIsFile ? "output that is not a regular file" : "input that is not a regular file"
             notice("note: \(what) cannot be resumed; this run writes no checkpoint")
         }
-        let checkpointPath = options.checkpointPath ?? CheckpointStore.defaultPath(forOutput: options.outputPath)
         if resumable {
             let store = CheckpointStore(path: checkpointPath)
             self.store = store
             // A complete job is reported without opening (or creating) anything.
             if !options.restart, let done = try store.load(), done.status == .complete {
-                try verifySameJob(done)
-                notice("job already complete: \(done.cursor.rowsRead) rows read, \(done.cursor.rowsWritten) written to \(done.output.path); use --restart to run it again")
+                try reportComplete(done)
                 return .alreadyComplete
             }
         }
 
-        output = try OutputFile(path: options.outputPath)
+        output = try OutputFile(path: options.outputPath, truncatable: outputIsFile)
         if options.handleSignals { StopSignals.install(graceSeconds: options.graceSeconds) }
 
         var saved: Checkpoint? = nil
@@ -77,41 +84,77 @@ public final class JobRunner {
             }
         }
         if let saved, saved.status == .complete {
-            try verifySameJob(saved)
-            notice("job already complete: \(saved.cursor.rowsRead) rows read, \(saved.cursor.rowsWritten) written to \(saved.output.path)")
+            try reportComplete(saved)
             return .alreadyComplete
         }
 
         let source = FileByteSource(input) { receivedStopSignal.load(ordering: .relaxed) != 0 }
         let reader = RecordReader(source: source, format: inputFormat, delimiter: delimiter,
+                                  bufferSize: min(1 << 20, options.maxRecordBytes),
                                   maxRecordBytes: options.maxRecordBytes)
         reader.flexible = options.flexible
 
-        // The input columns: from the checkpoint when resuming, else from the first record.
-        var inputColumns: Columns? = nil
+        // Everything a resume depends on is checked before anything is modified.
+        var inputColumns: Columns? = inputFormat == .lines ? Columns(["1"]) : nil
+        var quarantineLength: Int64 = 0
         if let saved {
+            try saved.validate(path: store!.path, transforms: transforms.count)
             try verifySameJob(saved)
             try verifyInput(saved)
             try verifyOutput(saved.output, file: output, what: "output")
-            inputColumns = Columns(saved.inputColumns)
+            if !saved.inputColumns.isEmpty { inputColumns = Columns(saved.inputColumns) }
         } else if header {
-            switch try reader.next() {
-            case .record:
-                let row = reader.row
-                inputColumns = Columns((0..<row.count).map { row[$0].string })
-            case .malformed(let bad):
-                throw PipeRunError(.dataError, "\(input.path): line \(bad.line), byte \(bad.errorOffset): malformed header: \(bad.reason): \(bad.excerpt)")
-            case .end:
-                inputColumns = Columns([])
+            do {
+                switch try reader.next() {
+                case .record:
+                    let row = reader.row
+                    inputColumns = Columns((0..<row.count).map { row[$0].string })
+                case .malformed(let bad):
+                    throw PipeRunError(.dataError, "\(input.path): line \(bad.line), byte \(bad.errorOffset): malformed header: \(bad.reason): \(bad.excerpt)")
+                case .end:
+                    inputColumns = Columns([])
+                }
+            } catch is ReadInterrupted {
+                notice("interrupted (\(StopSignals.name(receivedStopSignal.load(ordering: .relaxed)))) before the header was read")
+                return .interrupted
             }
         }
-
-        // Choose the output format now that the output's width may be known.
         var outputFormat = options.outputFormat ?? inputFormat
         var outputDelimiter = options.outputDelimiter ?? (options.outputFormat == nil ? delimiter : outputFormat.defaultDelimiter)
+        var outputColumns = Columns([])
+        func startTransforms(_ columns: Columns) throws {
+            var current = columns
+            for t in transforms { current = try t.start(input: current) }
+            outputColumns = current
+            if header || !columns.names.isEmpty { reader.expectedFields = columns.count }
+            columnsKnown = true
+        }
+        if let inputColumns {
+            try startTransforms(inputColumns)
+            if inputFormat == .lines && options.outputFormat == nil && outputColumns.count != 1 {
+                outputFormat = .csv
+                outputDelimiter = options.outputDelimiter ?? RecordFormat.csv.defaultDelimiter
+            }
+        }
+        if let saved {
+            for (t, state) in zip(transforms, saved.transformStates) {
+                guard let state else { continue }
+                do { try t.restoreState(Array(state.utf8)) } catch {
+                    throw PipeRunError(.dataError, "cannot restore a transform's state from checkpoint \(store!.path): \(error); add --restart to start over")
+                }
+            }
+        }
+        var quarantine: OutputFile? = nil
+        if let quarantinePath {
+            let file = try OutputFile(path: quarantinePath, truncatable: fileKind(quarantinePath).map { $0 == S_IFREG } ?? true)
+            if let saved, let q = saved.quarantine, q.path == quarantinePath {
+                try verifyOutput(q, file: file, what: "quarantine file")
+                quarantineLength = q.length
+            }
+            quarantine = file
+        }
 
-
-        // Restore or start the output.
+        // Now modify: cut the outputs back to the checkpoint (or to nothing) and seek the input.
         var startLength: Int64 = 0
         if let saved {
             startLength = saved.output.length
@@ -119,53 +162,16 @@ public final class JobRunner {
             rowsRead = saved.cursor.rowsRead
             rowsWritten = saved.cursor.rowsWritten
             badRows = saved.cursor.badRows
-        } else if !output.isStandardOutput {
+            try reader.seek(to: saved.cursor.offset, line: saved.cursor.line)
+        } else {
             try output.truncate(to: 0)
         }
-
-        var outputColumns = Columns([])
-        func startTransforms(_ columns: Columns) throws {
-            var current = columns
-            for t in transforms { current = try t.start(input: current) }
-            outputColumns = current
-            if inputFormat == .lines && options.outputFormat == nil && outputColumns.count != 1 {
-                outputFormat = .csv
-                outputDelimiter = options.outputDelimiter ?? RecordFormat.csv.defaultDelimiter
-            }
-            if header { reader.expectedFields = columns.count }
-            columnsKnown = true
-        }
-        if let inputColumns {
-            try startTransforms(inputColumns)
-        }
-        if let saved {
-            // Resume: restore state and move the input to the cursor.
-            guard saved.transformStates.count == transforms.count else {
-                throw PipeRunError(.dataError, "checkpoint \(store!.path) holds \(saved.transformStates.count) transform states for \(transforms.count) transforms; run with --restart")
-            }
-            for (t, state) in zip(transforms, saved.transformStates) {
-                if let state {
-                    do { try t.restoreState(Array(state.utf8)) } catch {
-                        throw PipeRunError(.dataError, "cannot restore a transform's state from checkpoint \(store!.path): \(error); run with --restart")
-                    }
-                }
-            }
-            if !header, let n = saved.inputColumns.count as Int?, n > 0 { reader.expectedFields = n }
-            try reader.seek(to: saved.cursor.offset, line: saved.cursor.line)
-        }
-
         writer = RecordWriter(output: output, format: outputFormat, delimiter: outputDelimiter, startingAt: startLength)
-        if case .quarantine(let path) = options.onError {
-            let file = try OutputFile(path: path)
-            var length: Int64 = 0
-            if let saved, let q = saved.quarantine, q.path == path {
-                try verifyOutput(q, file: file, what: "quarantine file")
-                length = q.length
-            }
-            try file.truncate(to: length)
-            quarantineFile = file
-            quarantineWriter = RecordWriter(output: file, format: .csv, delimiter: 44, startingAt: length)
-            if length == 0 {
+        if let quarantine {
+            try quarantine.truncate(to: quarantineLength)
+            quarantineFile = quarantine
+            quarantineWriter = RecordWriter(output: quarantine, format: .csv, delimiter: 44, startingAt: quarantineLength)
+            if quarantineLength == 0 {
                 try quarantineWriter!.writeRaw(UnsafeRawBufferPointer(bytes: "line,offset,reason,record\n"))
             }
         }
@@ -176,11 +182,11 @@ public final class JobRunner {
         checkpoint = saved
         if let saved {
             checkpoint!.runs = saved.runs + 1
+            if saved.status == .failed { checkpoint!.input = try currentIdentity() }
             notice("resuming at row \(rowsRead), byte \(saved.cursor.offset) of \(input.size) (\(percent(saved.cursor.offset))%)")
         }
-        if let store, saved == nil {
-            checkpoint = try freshCheckpoint(reader: reader, columns: inputColumns?.names ?? [])
-            _ = store
+        if store != nil, saved == nil {
+            checkpoint = try freshCheckpoint(columns: header ? inputColumns?.names ?? [] : [])
         }
         if store != nil {
             try writeCheckpoint(status: .running, reader: reader)
@@ -188,10 +194,11 @@ public final class JobRunner {
 
         // The loop.
         let start = monotonicNanoseconds()
-        let interval = options.checkpointInterval > 0 ? UInt64(options.checkpointInterval * 1e9) : UInt64.max
-        var nextCheckpoint = interval == .max ? UInt64.max : start + interval
-        let deadline = options.maxRuntime.map { start + UInt64(max(0, $0) * 1e9) } ?? UInt64.max
-        var sinceClock = 0
+        let interval = nanoseconds(options.checkpointInterval)
+        var nextCheckpoint = options.checkpointInterval > 0 ? start.addingSaturating(interval) : UInt64.max
+        let deadline = options.maxRuntime.map { start.addingSaturating(nanoseconds($0)) } ?? UInt64.max
+        let ticker = Ticker(periodNanoseconds: min(10_000_000, max(1_000_000, interval / 2)))
+        defer { ticker.stop() }
         var stopReason: String? = nil
 
         loop: while true {
@@ -199,9 +206,7 @@ public final class JobRunner {
                 stopReason = StopSignals.name(receivedStopSignal.load(ordering: .relaxed))
                 break
             }
-            sinceClock += 1
-            if sinceClock >= 64 {
-                sinceClock = 0
+            if ticker.fired {
                 let now = monotonicNanoseconds()
                 if now >= deadline {
                     stopReason = "--max-runtime"
@@ -209,7 +214,7 @@ public final class JobRunner {
                 }
                 if now >= nextCheckpoint {
                     try writeCheckpoint(status: .running, reader: reader)
-                    nextCheckpoint = monotonicNanoseconds() + interval
+                    nextCheckpoint = monotonicNanoseconds().addingSaturating(interval)
                 }
             }
             let next: RecordReader.Next
@@ -225,7 +230,6 @@ public final class JobRunner {
                 if !columnsKnown {
                     try startTransforms(Columns.numbered(reader.row.count))
                     checkpoint?.inputColumns = Columns.numbered(reader.row.count).names
-                    reader.expectedFields = reader.row.count
                 }
                 rowsRead += 1
                 let mark = writer.length
@@ -248,6 +252,7 @@ public final class JobRunner {
 
         if let stopReason {
             try writer.flush()
+            try quarantineWriter?.flush()
             if store != nil {
                 try writeCheckpoint(status: .interrupted, reader: reader, reason: stopReason)
                 notice("interrupted (\(stopReason)) at row \(rowsRead), byte \(reader.cursor) of \(input.size) (\(percent(reader.cursor))%); run the same command to resume")
@@ -262,6 +267,7 @@ public final class JobRunner {
             try transforms[stage].finish { try push($0, stage: stage + 1) }
         }
         try writer.flush()
+        try quarantineWriter?.flush()
         if store != nil {
             try writeCheckpoint(status: .complete, reader: reader)
         }
@@ -297,6 +303,7 @@ public final class JobRunner {
         case .fail:
             if countedAsRead { rowsRead -= 1 }
             try writer.flush()
+            try quarantineWriter?.flush()
             if store != nil {
                 try writeCheckpoint(status: .failed, reader: reader, reason: "\(location): \(bad.reason)",
                                     at: (bad.offset, bad.line))
@@ -318,12 +325,16 @@ public final class JobRunner {
 
     // MARK: Checkpoints
 
-    private func freshCheckpoint(reader: RecordReader, columns: [String]) throws -> Checkpoint {
+    private func currentIdentity() throws -> InputIdentity {
         let head = try input.read(at: 0, count: 64 << 10)
         let st = input.status
-        let identity = InputIdentity(
+        return InputIdentity(
             path: input.path, size: Int64(st.st_size), modifiedNanoseconds: modifiedNanoseconds(st),
             device: UInt64(st.st_dev), inode: UInt64(st.st_ino), headHash: ContentHash.hex(head), headLength: head.count)
+    }
+
+    private func freshCheckpoint(columns: [String]) throws -> Checkpoint {
+        let identity = try currentIdentity()
         let now = isoTimestamp()
         return Checkpoint(
             status: .running, reason: nil, pid: getpid(), job: job, jobFingerprint: job.fingerprint, input: identity,
@@ -379,6 +390,38 @@ public final class JobRunner {
 
     // MARK: Verifying a checkpoint before resuming
 
+    /// Reports a complete job, after checking that its output is still there.
+    private func reportComplete(_ done: Checkpoint) throws {
+        try verifySameJob(done)
+        var st = stat()
+        guard stat(done.output.path, &st) == 0, Int64(st.st_size) == done.output.length else {
+            throw PipeRunError(.dataError, "the checkpoint \(store!.path) says this job is complete, but its output \(done.output.path) is missing or has changed; add --restart to run it again")
+        }
+        notice("job already complete: \(done.cursor.rowsRead) rows read, \(done.cursor.rowsWritten) written to \(done.output.path); use --restart to run it again")
+    }
+
+    /// Refuses a job whose input, output, checkpoint and quarantine file are not four files.
+    private func refuseSharedFiles(checkpoint: String, quarantine: String?) throws {
+        var named: [(String, String)] = [("input", options.inputPath), ("output", options.outputPath),
+                                         ("checkpoint", checkpoint)]
+        if let quarantine { named.append(("quarantine file", quarantine)) }
+        var seen: [(what: String, path: String, device: UInt64, inode: UInt64)] = []
+        for (what, path) in named where path != "-" {
+            var st = stat()
+            guard stat(path, &st) == 0 else {
+                if let twin = seen.first(where: { $0.path == path }) {
+                    throw PipeRunError(.usage, "the \(what) and the \(twin.what) are the same file, \(path)")
+                }
+                seen.append((what, path, 0, 0))
+                continue
+            }
+            if let twin = seen.first(where: { ($0.device, $0.inode) == (UInt64(st.st_dev), UInt64(st.st_ino)) && $0.inode != 0 }) {
+                throw PipeRunError(.usage, "the \(what) and the \(twin.what) are the same file, \(path)")
+            }
+            seen.append((what, path, UInt64(st.st_dev), UInt64(st.st_ino)))
+        }
+    }
+
     private func verifySameJob(_ saved: Checkpoint) throws {
         let differences = job.differences(from: saved.job)
         if !differences.isEmpty {
@@ -417,7 +460,6 @@ public final class JobRunner {
         }
         if relaxed && (modifiedNanoseconds(st) != was.modifiedNanoseconds || Int64(st.st_size) != was.size) {
             notice("input \(input.path) changed after the failure, but not before the bad record: resuming at byte \(saved.cursor.offset)")
-            checkpoint?.input.size = Int64(st.st_size)
         }
     }
 
@@ -436,6 +478,26 @@ public final class JobRunner {
 /// An error from writing the output, told apart from errors thrown by transforms.
 private struct OutputFailure: Error {
     var underlying: any Error
+}
+
+/// The type bits (`S_IFREG`, `S_IFCHR`, ...) of the file at `path`, or nil when it does not exist.
+func fileKind(_ path: String) -> mode_t? {
+    var st = stat()
+    return stat(path, &st) == 0 ? st.st_mode & S_IFMT : nil
+}
+
+/// Seconds as nanoseconds, saturating instead of overflowing.
+func nanoseconds(_ seconds: Double) -> UInt64 {
+    guard seconds > 0 else { return 0 }
+    let n = seconds * 1e9
+    return n >= 1.8e19 || n.isNaN ? UInt64.max : UInt64(n)
+}
+
+extension UInt64 {
+    func addingSaturating(_ other: UInt64) -> UInt64 {
+        let (sum, overflow) = addingReportingOverflow(other)
+        return overflow ? .max : sum
+    }
 }
 
 private func modifiedNanoseconds(_ st: stat) -> Int64 {

@@ -29,7 +29,12 @@ extension String {
             case "\r": out += "\\r"
             case "\r\n": out += "\\r\\n"
             case "\t": out += "\\t"
-            default: out.append(ch)
+            default:
+                if let v = ch.asciiValue, v < 0x20 || v == 0x7F {
+                    out += "\\x" + (v < 16 ? "0" : "") + String(v, radix: 16)
+                } else {
+                    out.append(ch)
+                }
             }
         }
         return out
@@ -233,10 +238,17 @@ package final class RecordReader {
         return record
     }
 
-    /// The index just past the next line feed at or after `from`, or nil.
+    /// The index just past the next line end (LF, CRLF or a lone CR) at or after `from`, or nil.
     private func findLineFeed(from: Int) -> Int? {
-        guard from < end, let p = memchr(buf + from, 10, end - from) else { return nil }
-        return p.assumingMemoryBound(to: UInt8.self) - buf + 1
+        guard from < end else { return nil }
+        let lf = memchr(buf + from, 10, end - from).map { $0.assumingMemoryBound(to: UInt8.self) - buf }
+        let crLimit = (lf ?? end) - from
+        if format != .lines, crLimit > 0, let cr = memchr(buf + from, 13, crLimit) {
+            let at = cr.assumingMemoryBound(to: UInt8.self) - buf
+            if at + 1 < end { return at + 1 }
+            return eof ? at + 1 : nil
+        }
+        return lf.map { $0 + 1 }
     }
 
     private func countLineFeeds(_ from: Int, _ to: Int) -> Int64 {
@@ -384,7 +396,7 @@ package final class RecordReader {
                 if c == 13 {
                     if p + 1 < e {
                         fieldCount = nf
-                        return b[p + 1] == 10 ? .done(end: p + 2, newlines: newlines + 1) : .done(end: p + 1, newlines: newlines)
+                        return b[p + 1] == 10 ? .done(end: p + 2, newlines: newlines + 1) : .done(end: p + 1, newlines: newlines + 1)
                     }
                     if !eof { return .needMore }
                     fieldCount = nf
@@ -423,11 +435,11 @@ package final class RecordReader {
             if c == 13 {
                 if p + 1 < e {
                     fieldCount = nf
-                    return b[p + 1] == 10 ? .done(end: p + 2, newlines: newlines + 1) : .done(end: p + 1, newlines: newlines)
+                    return b[p + 1] == 10 ? .done(end: p + 2, newlines: newlines + 1) : .done(end: p + 1, newlines: newlines + 1)
                 }
                 if !eof { return .needMore }
                 fieldCount = nf
-                return .done(end: p + 1, newlines: newlines)
+                return .done(end: p + 1, newlines: newlines + 1)
             }
             return .bad("a quote inside an unquoted field", at: p)
         }

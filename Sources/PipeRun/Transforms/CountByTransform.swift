@@ -1,8 +1,15 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
 /// Counts rows per distinct value of one or more columns and, at the end of the input, emits
 /// one row per value, `VALUE,...,count`, in order of first appearance: `count-by:status`.
 ///
-/// Its counts are saved in every checkpoint, so an interrupted and resumed job gives exactly
-/// the counts of an uninterrupted one. Memory grows with the number of distinct values.
+/// Values are compared as bytes. The counts are saved in every checkpoint, so an interrupted
+/// and resumed job gives exactly the counts of an uninterrupted one. Memory grows with the
+/// number of distinct values.
 public final class CountByTransform: StatefulRowTransform {
     public static let descriptor = TransformDescriptor(
         name: "count-by", usage: "count-by:COLS",
@@ -10,15 +17,16 @@ public final class CountByTransform: StatefulRowTransform {
     ) { argument in try CountByTransform(columns: columnList(argument, for: "count-by")) }
 
     public struct State: Codable, Sendable {
-        /// Each distinct key (one string per column), in order of first appearance.
-        public var keys: [[String]] = []
+        /// Each distinct key (one value per column), in order of first appearance.
+        public var keys: [[ExactBytes]] = []
         /// The count for each key in ``keys``.
         public var counts: [Int] = []
     }
 
     let columns: [String]
     var indices: [Int] = []
-    var slots: [String: Int] = [:]
+    var slots: [[UInt8]: Int] = [:]
+    var scratch: [UInt8] = []
     let builder = RowBuilder()
 
     public var state: State {
@@ -26,7 +34,7 @@ public final class CountByTransform: StatefulRowTransform {
         set {
             stored = newValue
             slots = [:]
-            for (i, key) in newValue.keys.enumerated() { slots[Self.joined(key)] = i }
+            for (i, key) in newValue.keys.enumerated() { slots[Self.joined(key.map(\.bytes))] = i }
         }
     }
     private var stored = State()
@@ -38,25 +46,48 @@ public final class CountByTransform: StatefulRowTransform {
     public func start(input: Columns) throws -> Columns {
         indices = try columns.map { try input.require($0, for: "count-by") }
         let names = indices.map { input.names[$0] }
-        return Columns(names + [names.contains("count") ? "count_" : "count"])
+        var countName = "count"
+        while names.contains(countName) { countName += "_" }
+        return Columns(names + [countName])
     }
 
-    private static func joined(_ key: [String]) -> String {
-        key.count == 1 ? key[0] : key.joined(separator: "\u{1F}")
+    public func restoreState(_ bytes: [UInt8]) throws {
+        let decoded = try JSONDecoder().decode(State.self, from: Data(bytes))
+        guard decoded.keys.count == decoded.counts.count,
+              decoded.keys.allSatisfy({ $0.count == columns.count }),
+              decoded.counts.allSatisfy({ $0 > 0 }) else {
+            throw PipeRunError(.dataError, "count-by: the saved counts do not fit this transform")
+        }
+        state = decoded
+    }
+
+    /// One key for several values: each value's length, then its bytes, so no two keys collide.
+    private static func joined(_ parts: [[UInt8]]) -> [UInt8] {
+        if parts.count == 1 { return parts[0] }
+        var out: [UInt8] = []
+        for part in parts {
+            withUnsafeBytes(of: UInt32(part.count).littleEndian) { out.append(contentsOf: $0) }
+            out.append(contentsOf: part)
+        }
+        return out
     }
 
     public func process(_ row: Row, emit: (Row) throws -> Void) throws {
-        let key: String
+        scratch.removeAll(keepingCapacity: true)
         if indices.count == 1 {
-            key = row[indices[0]].string
+            scratch.append(contentsOf: row[indices[0]].bytes)
         } else {
-            key = indices.map { row[$0].string }.joined(separator: "\u{1F}")
+            for i in indices {
+                let f = row[i]
+                withUnsafeBytes(of: UInt32(f.count).littleEndian) { scratch.append(contentsOf: $0) }
+                scratch.append(contentsOf: f.bytes)
+            }
         }
-        if let slot = slots[key] {
-            stored.counts[slot] += 1
+        if let slot = slots[scratch] {
+            stored.counts[slot] &+= 1
         } else {
-            slots[key] = stored.keys.count
-            stored.keys.append(indices.map { row[$0].string })
+            slots[scratch] = stored.keys.count
+            stored.keys.append(indices.map { ExactBytes(Array(row[$0].bytes)) })
             stored.counts.append(1)
         }
     }
@@ -64,9 +95,43 @@ public final class CountByTransform: StatefulRowTransform {
     public func finish(emit: (Row) throws -> Void) throws {
         for (key, count) in zip(stored.keys, stored.counts) {
             builder.reset()
-            for part in key { builder.append(part) }
+            for part in key { part.bytes.withUnsafeBytes { builder.appendCopy($0) } }
             builder.append(String(count))
             try builder.withRow { try emit($0) }
+        }
+    }
+}
+
+/// Bytes that survive a JSON round trip exactly: a string when they are valid UTF-8, else
+/// `{"base64": "..."}`.
+public struct ExactBytes: Codable, Hashable, Sendable {
+    public var bytes: [UInt8]
+
+    public init(_ bytes: [UInt8]) {
+        self.bytes = bytes
+    }
+
+    private struct Encoded: Codable { var base64: String }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if let text = try? container.decode(String.self) {
+            bytes = Array(text.utf8)
+        } else {
+            let encoded = try container.decode(Encoded.self)
+            guard let data = Data(base64Encoded: encoded.base64) else {
+                throw DecodingError.dataCorruptedError(in: container, debugDescription: "bad base64")
+            }
+            bytes = Array(data)
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        if let text = String(validating: bytes, as: UTF8.self) {
+            try container.encode(text)
+        } else {
+            try container.encode(Encoded(base64: Data(bytes).base64EncodedString()))
         }
     }
 }

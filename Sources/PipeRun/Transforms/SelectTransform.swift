@@ -54,6 +54,9 @@ public final class DropTransform: RowTransform {
     public func start(input: Columns) throws -> Columns {
         let dropped = Set(try columns.map { try input.require($0, for: "drop") })
         let kept = (0..<input.count).filter { !dropped.contains($0) }
+        guard !kept.isEmpty else {
+            throw PipeRunError(.usage, "drop: no columns would be left")
+        }
         select = SelectTransform(indices: kept)
         return Columns(kept.map { input.names[$0] })
     }

@@ -4,16 +4,20 @@ package final class OutputFile {
     package let path: String
     package let fd: Int32
     package let isStandardOutput: Bool
+    /// False for devices and pipes (`/dev/null`, a FIFO), which cannot be cut back.
+    package let truncatable: Bool
 
     /// Opens (creating it if needed, never truncating) and locks `path`; `-` is standard output.
-    package init(path: String) throws {
+    package init(path: String, truncatable: Bool = true) throws {
         self.path = path
         if path == "-" {
             fd = 1
             isStandardOutput = true
+            self.truncatable = false
             return
         }
         isStandardOutput = false
+        self.truncatable = truncatable
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
             throw PipeRunError(.cannotCreate, "cannot open output \(path): \(describe(errno: errno))")
@@ -44,6 +48,7 @@ package final class OutputFile {
 
     /// Cuts the file to `length` bytes and places the write position there.
     package func truncate(to length: Int64) throws {
+        guard truncatable else { return }
         guard ftruncate(fd, off_t(length)) == 0 else {
             throw PipeRunError(.ioError, "cannot truncate output \(path) to \(length) bytes: \(describe(errno: errno))")
         }
@@ -55,14 +60,14 @@ package final class OutputFile {
     /// Writes all of `bytes` at the current position.
     package func write(_ bytes: UnsafeRawBufferPointer) throws {
         if let err = writeAll(fd, bytes) {
-            if isStandardOutput && err == EPIPE { throw OutputClosed() }
+            if err == EPIPE { throw OutputClosed() }
             throw PipeRunError(.ioError, "cannot write output \(path): \(describe(errno: err))")
         }
     }
 
     /// Flushes written data to the disk.
     package func sync() throws {
-        if isStandardOutput { return }
+        if !truncatable { return }
         if let err = syncData(fd) {
             throw PipeRunError(.ioError, "cannot sync output \(path): \(describe(errno: err))")
         }
