@@ -24,6 +24,8 @@ package struct Checkpoint: Codable, Sendable {
     /// The input's column names (from its header, or numbered).
     package var inputColumns: [String]
     package var cursor: Cursor
+    /// For gzip input: where decompression restarts (at or before the cursor).
+    package var gzip: GzipAccessPoint?
     package var output: OutputState
     package var quarantine: OutputState?
     /// Each transform's saved state, in chain order (nil for stateless transforms).
@@ -104,7 +106,10 @@ package struct Cursor: Codable, Sendable {
     package var offset: Int64
     /// 1-based line number at ``offset``.
     package var line: Int64
-    /// Hash of the bytes just before ``offset`` (up to 64 KiB).
+    /// Offset in the input file itself up to which the input was read: ``offset`` for plain
+    /// input, the access point's compressed offset for gzip.
+    package var inputOffset: Int64
+    /// Hash of the file's bytes just before ``inputOffset`` (up to 64 KiB).
     package var beforeHash: String
     package var beforeLength: Int
     package var rowsRead: Int64
@@ -130,8 +135,12 @@ extension Checkpoint {
             (transformStates.count == transforms, "it holds \(transformStates.count) transform states for \(transforms) transforms"),
             ((0...65536).contains(input.headLength) && Int64(input.headLength) <= max(input.size, 0), "input.headLength is out of range"),
             (input.size >= 0 && input.size < limit, "input.size is out of range"),
-            (cursor.offset >= 0 && cursor.offset <= input.size, "cursor.offset is out of range"),
-            (Int64(cursor.beforeLength) == min(cursor.offset, 65536), "cursor.beforeLength does not match cursor.offset"),
+            (cursor.inputOffset >= 0 && cursor.inputOffset <= input.size, "cursor.inputOffset is out of range"),
+            (gzip != nil || cursor.inputOffset == cursor.offset, "cursor.inputOffset does not match cursor.offset"),
+            (cursor.offset >= 0 && cursor.offset < limit, "cursor.offset is out of range"),
+            (gzip.map { $0.uncompressedOffset <= cursor.offset && $0.resumeOffset == cursor.inputOffset } ?? true,
+             "the gzip access point does not match the cursor"),
+            (Int64(cursor.beforeLength) == min(cursor.inputOffset, 65536), "cursor.beforeLength does not match cursor.inputOffset"),
             (cursor.line >= 1 && cursor.line <= cursor.offset + 1, "cursor.line is out of range"),
             ((0..<limit).contains(cursor.rowsRead) && (0..<limit).contains(cursor.rowsWritten)
                 && (0..<limit).contains(cursor.badRows), "the row counts are out of range"),

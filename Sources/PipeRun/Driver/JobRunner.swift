@@ -16,6 +16,7 @@ public final class JobRunner {
     @exclusivity(unchecked) private var writer: RecordWriter!
     private var quarantineWriter: RecordWriter?
     private var input: InputFile!
+    private var gzip: GzipByteSource?
     private var output: OutputFile!
     private var quarantineFile: OutputFile?
     private var store: CheckpointStore?
@@ -88,7 +89,22 @@ public final class JobRunner {
             return .alreadyComplete
         }
 
-        let source = FileByteSource(input) { receivedStopSignal.load(ordering: .relaxed) != 0 }
+        let shouldStop = { receivedStopSignal.load(ordering: .relaxed) != 0 }
+        let magic: [UInt8]
+        do {
+            magic = try input.sniff()
+        } catch is ReadInterrupted {
+            notice("interrupted (\(StopSignals.name(receivedStopSignal.load(ordering: .relaxed)))) before any input was read")
+            return .interrupted
+        }
+        let source: any ByteSource
+        if GzipByteSource.isGzip(magic) {
+            let gzip = try GzipByteSource(input, prefix: input.isSeekable ? [] : magic, shouldStop: shouldStop)
+            self.gzip = gzip
+            source = gzip
+        } else {
+            source = FileByteSource(input, prefix: input.isSeekable ? [] : magic, shouldStop: shouldStop)
+        }
         let reader = RecordReader(source: source, format: inputFormat, delimiter: delimiter,
                                   bufferSize: min(1 << 20, options.maxRecordBytes),
                                   maxRecordBytes: options.maxRecordBytes)
@@ -162,7 +178,21 @@ public final class JobRunner {
             rowsRead = saved.cursor.rowsRead
             rowsWritten = saved.cursor.rowsWritten
             badRows = saved.cursor.badRows
-            try reader.seek(to: saved.cursor.offset, line: saved.cursor.line)
+            if let point = saved.gzip {
+                guard let gzip else {
+                    throw PipeRunError(.dataError, "input \(input.path) is no longer gzip; add --restart to start over")
+                }
+                let skipped = try gzip.resume(from: point, to: saved.cursor.offset)
+                if skipped > 64 << 20 {
+                    notice("no gzip access point near the cursor (a very long deflate block?): decompressed \(skipped >> 20) MiB again to reach it")
+                }
+                reader.sourceMoved(to: saved.cursor.offset, line: saved.cursor.line)
+            } else {
+                if gzip != nil, saved.cursor.offset > 0 {
+                    throw PipeRunError(.dataError, "input \(input.path) is gzip now but was not; add --restart to start over")
+                }
+                try reader.seek(to: saved.cursor.offset, line: saved.cursor.line)
+            }
         } else {
             try output.truncate(to: 0)
         }
@@ -183,7 +213,7 @@ public final class JobRunner {
         if let saved {
             checkpoint!.runs = saved.runs + 1
             if saved.status == .failed { checkpoint!.input = try currentIdentity() }
-            notice("resuming at row \(rowsRead), byte \(saved.cursor.offset) of \(input.size) (\(percent(saved.cursor.offset))%)")
+            notice("resuming at row \(rowsRead), \(position(saved.cursor.offset, compressed: saved.cursor.inputOffset))")
         }
         if store != nil, saved == nil {
             checkpoint = try freshCheckpoint(columns: header ? inputColumns?.names ?? [] : [])
@@ -255,7 +285,7 @@ public final class JobRunner {
             try quarantineWriter?.flush()
             if store != nil {
                 try writeCheckpoint(status: .interrupted, reader: reader, reason: stopReason)
-                notice("interrupted (\(stopReason)) at row \(rowsRead), byte \(reader.cursor) of \(input.size) (\(percent(reader.cursor))%); run the same command to resume")
+                notice("interrupted (\(stopReason)) at row \(rowsRead), \(position(reader.cursor, compressed: gzip?.compressedPosition ?? reader.cursor)); run the same command to resume")
             } else {
                 notice("interrupted (\(stopReason)) at row \(rowsRead); this run cannot be resumed")
             }
@@ -339,8 +369,9 @@ public final class JobRunner {
         return Checkpoint(
             status: .running, reason: nil, pid: getpid(), job: job, jobFingerprint: job.fingerprint, input: identity,
             inputColumns: columns,
-            cursor: Cursor(offset: 0, line: 1, beforeHash: ContentHash.hex([]), beforeLength: 0, rowsRead: 0,
+            cursor: Cursor(offset: 0, line: 1, inputOffset: 0, beforeHash: ContentHash.hex([]), beforeLength: 0, rowsRead: 0,
                            rowsWritten: 0, badRows: 0),
+            gzip: nil,
             output: OutputState(path: output.path, length: 0, tailHash: ContentHash.hex([]), tailLength: 0),
             quarantine: nil, transformStates: transforms.map { _ in nil }, createdAt: now, updatedAt: now,
             runs: 1, interruptions: 0)
@@ -359,10 +390,16 @@ public final class JobRunner {
             cp.quarantine = try outputState(quarantineFile, length: quarantineWriter.length)
         }
         let offset = position?.offset ?? reader.cursor
+        var inputOffset = offset
+        if let gzip {
+            guard let point = gzip.accessPoint(atOrBefore: offset) else { return }
+            cp.gzip = point
+            inputOffset = point.resumeOffset
+        }
         // Up to 64 KiB before the cursor: after a failure, this is what proves that a fixed
         // input still agrees with the output written so far.
-        let before = try input.read(at: max(0, offset - 65536), count: Int(min(offset, 65536)))
-        cp.cursor = Cursor(offset: offset, line: position?.line ?? reader.cursorLine,
+        let before = try input.read(at: max(0, inputOffset - 65536), count: Int(min(inputOffset, 65536)))
+        cp.cursor = Cursor(offset: offset, line: position?.line ?? reader.cursorLine, inputOffset: inputOffset,
                            beforeHash: ContentHash.hex(before), beforeLength: before.count,
                            rowsRead: rowsRead, rowsWritten: rowsWritten, badRows: badRows)
         cp.output = try outputState(output, length: writer.length)
@@ -379,6 +416,14 @@ public final class JobRunner {
     private func outputState(_ file: OutputFile, length: Int64) throws -> OutputState {
         let tail = try preadAll(fd: file.fd, path: file.path, offset: max(0, length - 4096), count: Int(min(length, 4096)))
         return OutputState(path: file.path, length: length, tailHash: ContentHash.hex(tail), tailLength: tail.count)
+    }
+
+    /// "byte B of S (P%)", or for gzip "byte B (compressed byte C of S, P%)".
+    private func position(_ offset: Int64, compressed: Int64) -> String {
+        if gzip != nil {
+            return "byte \(offset) (compressed byte \(compressed) of \(input.size), \(percent(compressed))%)"
+        }
+        return "byte \(offset) of \(input.size) (\(percent(offset))%)"
     }
 
     private func percent(_ offset: Int64) -> String {
@@ -442,14 +487,14 @@ public final class JobRunner {
             if Int64(st.st_size) != was.size { changes.append("its size was \(was.size) bytes, now \(st.st_size)") }
             if modifiedNanoseconds(st) != was.modifiedNanoseconds { changes.append("it was modified") }
         }
-        if Int64(st.st_size) < saved.cursor.offset {
-            changes.append("it is shorter than the checkpoint's cursor (byte \(saved.cursor.offset))")
+        if Int64(st.st_size) < saved.cursor.inputOffset {
+            changes.append("it is shorter than the checkpoint's cursor (byte \(saved.cursor.inputOffset))")
         } else {
-            if !relaxed || Int64(was.headLength) <= saved.cursor.offset {
+            if !relaxed || Int64(was.headLength) <= saved.cursor.inputOffset {
                 let head = try input.read(at: 0, count: was.headLength)
                 if ContentHash.hex(head) != was.headHash { changes.append("its first \(was.headLength) bytes differ") }
             }
-            let offset = saved.cursor.offset
+            let offset = saved.cursor.inputOffset
             let before = try input.read(at: offset - Int64(saved.cursor.beforeLength), count: saved.cursor.beforeLength)
             if ContentHash.hex(before) != saved.cursor.beforeHash {
                 changes.append("the bytes before the cursor (byte \(offset)) differ")

@@ -15,13 +15,22 @@ package final class FileByteSource: ByteSource {
     let input: InputFile
     /// Asked when a read returns EINTR: true means stop instead of retrying.
     let shouldStop: () -> Bool
+    /// Bytes already read from a pipe to sniff the format, returned first.
+    private var prefix: [UInt8]
 
-    package init(_ input: InputFile, shouldStop: @escaping () -> Bool) {
+    package init(_ input: InputFile, prefix: [UInt8] = [], shouldStop: @escaping () -> Bool) {
         self.input = input
+        self.prefix = prefix
         self.shouldStop = shouldStop
     }
 
     package func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        if !prefix.isEmpty {
+            let n = min(prefix.count, buffer.count)
+            prefix.withUnsafeBytes { buffer.baseAddress!.copyMemory(from: $0.baseAddress!, byteCount: n) }
+            prefix.removeFirst(n)
+            return n
+        }
         while true {
             let n = systemRead(input.fd, buffer.baseAddress, buffer.count)
             if n >= 0 { return n }
@@ -35,6 +44,7 @@ package final class FileByteSource: ByteSource {
     }
 
     package func seek(to offset: Int64) throws {
+        prefix = []
         guard lseek(input.fd, off_t(offset), SEEK_SET) >= 0 else {
             throw PipeRunError(.ioError, "cannot seek \(input.path) to byte \(offset): \(describe(errno: errno))")
         }

@@ -43,6 +43,24 @@ package final class InputFile {
     /// The input's size in bytes (0 for pipes).
     package var size: Int64 { Int64(status.st_size) }
 
+    /// The first bytes of the input, to tell gzip from plain text. For standard input they are
+    /// consumed, and must be handed to the byte source as its prefix.
+    package func sniff() throws -> [UInt8] {
+        if isSeekable { return try read(at: 0, count: 2) }
+        var bytes: [UInt8] = []
+        var byte: UInt8 = 0
+        while bytes.count < 2 {
+            let n = systemRead(fd, &byte, 1)
+            if n == 0 { break }
+            if n < 0 {
+                if errno == EINTR { throw ReadInterrupted() }
+                throw PipeRunError(.ioError, "cannot read \(path): \(describe(errno: errno))")
+            }
+            bytes.append(byte)
+        }
+        return bytes
+    }
+
     /// Reads up to `count` bytes at `offset` without moving the read position.
     package func read(at offset: Int64, count: Int) throws -> [UInt8] {
         try preadAll(fd: fd, path: path, offset: offset, count: count)

@@ -134,6 +134,11 @@ package final class RecordReader {
     /// Continues reading at `offset`, which is the start of line `line`.
     package func seek(to offset: Int64, line: Int64) throws {
         try source.seek(to: offset)
+        sourceMoved(to: offset, line: line)
+    }
+
+    /// Continues reading at `offset` (line `line`), where the source has already been moved.
+    package func sourceMoved(to offset: Int64, line: Int64) {
         pos = 0
         end = 0
         eof = false

@@ -1,0 +1,346 @@
+import CZlib
+
+/// Decompresses a gzip file (one or many members, as `cat a.gz b.gz`, pigz or bgzip write them)
+/// and remembers access points, so that a job can resume in the middle of the file in constant
+/// time instead of decompressing it again from the top.
+///
+/// Each member's header is parsed in gzip mode; its body is inflated as raw deflate one block at
+/// a time (`Z_BLOCK`), with this type computing the CRC-32 and length itself and checking them
+/// against the member's trailer. zlib's own check value cannot be restored after a resume; ours
+/// can, so the trailer is verified even for a member that spans a resume.
+package final class GzipByteSource: ByteSource {
+    /// Minimum uncompressed distance between two remembered access points.
+    static let pointSpacing: Int64 = 512 << 10
+
+    private enum Mode { case header, body, trailer, betweenMembers, done }
+
+    let input: InputFile
+    let shouldStop: () -> Bool
+    private let stream: UnsafeMutablePointer<z_stream>
+    private let inBuffer: UnsafeMutablePointer<UInt8>
+    private let inCapacity = 256 << 10
+    /// Bytes given to `read` before the file's own (for standard input, the sniffed magic).
+    private var prefix: [UInt8]
+    /// Compressed offset just past the bytes handed to zlib so far.
+    private var fed: Int64 = 0
+    private var inputEnded = false
+    private var mode = Mode.header
+    private var member = 1
+    private var memberStart: Int64 = 0
+    private var crc: UInt32 = 0
+    private var memberLength: Int64 = 0
+    /// Uncompressed bytes produced so far, counting from the start of the file.
+    private var produced: Int64 = 0
+    private var points: [(point: GzipAccessPoint, window: [UInt8])] = []
+    private var lastPoint: Int64 = -1
+    private var trailer: [UInt8] = []
+    private let window = UnsafeMutablePointer<UInt8>.allocate(capacity: 32768)
+
+    package init(_ input: InputFile, prefix: [UInt8] = [], shouldStop: @escaping () -> Bool) throws {
+        self.input = input
+        self.prefix = prefix
+        self.shouldStop = shouldStop
+        stream = .allocate(capacity: 1)
+        stream.initialize(to: z_stream())
+        inBuffer = .allocate(capacity: inCapacity)
+        guard czlib_inflateInit2(stream, 31) == Z_OK else {
+            throw PipeRunError(.ioError, "cannot start zlib for \(input.path)")
+        }
+        rememberMemberStart()
+    }
+
+    deinit {
+        inflateEnd(stream)
+        stream.deallocate()
+        inBuffer.deallocate()
+        window.deallocate()
+    }
+
+    /// Compressed bytes consumed so far (for progress).
+    package var compressedPosition: Int64 { fed - Int64(stream.pointee.avail_in) }
+
+    /// Whether the first bytes of `bytes` are the gzip magic number.
+    package static func isGzip(_ bytes: [UInt8]) -> Bool {
+        bytes.count >= 2 && bytes[0] == 0x1F && bytes[1] == 0x8B
+    }
+
+    // MARK: Reading
+
+    package func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        let out = buffer.baseAddress!.assumingMemoryBound(to: UInt8.self)
+        var written = 0
+        while written < buffer.count {
+            switch mode {
+            case .done:
+                return written
+            case .header:
+                try readHeader()
+            case .body:
+                written += try inflateBody(into: out + written, count: buffer.count - written)
+                if mode == .body && written > 0 && written >= buffer.count / 2 { return written }
+            case .trailer:
+                try checkTrailer()
+            case .betweenMembers:
+                try startNextMember()
+            }
+        }
+        return written
+    }
+
+    /// Refills zlib's input when it is empty; returns false at the end of the file.
+    private func refill() throws -> Bool {
+        if stream.pointee.avail_in > 0 { return true }
+        if inputEnded { return false }
+        var n = 0
+        if !prefix.isEmpty {
+            n = prefix.count
+            prefix.withUnsafeBytes { inBuffer.update(from: $0.bindMemory(to: UInt8.self).baseAddress!, count: n) }
+            prefix = []
+        } else {
+            while true {
+                n = systemRead(input.fd, inBuffer, inCapacity)
+                if n >= 0 { break }
+                if errno == EINTR {
+                    if shouldStop() { throw ReadInterrupted() }
+                    continue
+                }
+                throw PipeRunError(.ioError, "cannot read \(input.path): \(describe(errno: errno))")
+            }
+        }
+        if n == 0 {
+            inputEnded = true
+            return false
+        }
+        stream.pointee.next_in = inBuffer
+        stream.pointee.avail_in = uInt(n)
+        fed += Int64(n)
+        return true
+    }
+
+    private func fail(_ what: String, at offset: Int64? = nil) -> PipeRunError {
+        PipeRunError(.dataError, "\(input.path): gzip member \(member) (starting at compressed byte \(memberStart)): \(what) at compressed byte \(offset ?? compressedPosition)")
+    }
+
+    private func zlibMessage() -> String {
+        stream.pointee.msg.map { String(cString: $0) } ?? "invalid data"
+    }
+
+    private func readHeader() throws {
+        guard try refill() else {
+            throw fail("unexpected end of file in the gzip header")
+        }
+        // A header produces no output; zlib still wants somewhere to point.
+        stream.pointee.next_out = window
+        stream.pointee.avail_out = 0
+        let rc = inflate(stream, Z_BLOCK)
+        if rc == Z_DATA_ERROR || rc == Z_STREAM_ERROR || rc == Z_MEM_ERROR {
+            throw fail("bad gzip header (\(zlibMessage()))")
+        }
+        if stream.pointee.data_type & 128 != 0 {
+            // The header is done: inflate the body as raw deflate, checking the trailer ourselves.
+            inflateReset2(stream, -15)
+            mode = .body
+        }
+    }
+
+    private func inflateBody(into out: UnsafeMutablePointer<UInt8>, count: Int) throws -> Int {
+        if stream.pointee.avail_in == 0 {
+            guard try refill() else { throw fail("unexpected end of file (truncated?)") }
+        }
+        stream.pointee.next_out = out
+        stream.pointee.avail_out = uInt(count)
+        let rc = inflate(stream, Z_BLOCK)
+        let n = count - Int(stream.pointee.avail_out)
+        if n > 0 {
+            crc = UInt32(crc32(uLong(crc), out, uInt(n)))
+            memberLength += Int64(n)
+            produced += Int64(n)
+        }
+        switch rc {
+        case Z_STREAM_END:
+            mode = .trailer
+            trailer.removeAll(keepingCapacity: true)
+        case Z_OK, Z_BUF_ERROR:
+            let type = stream.pointee.data_type
+            if type & 128 != 0 && type & 64 == 0 && produced - lastPoint >= Self.pointSpacing {
+                rememberBlockEnd(bits: Int(type & 7))
+            }
+        default:
+            throw fail("corrupt deflate data (\(zlibMessage()))")
+        }
+        return n
+    }
+
+    private func checkTrailer() throws {
+        while trailer.count < 8 {
+            guard try refill() else { throw fail("unexpected end of file in the gzip trailer (truncated?)") }
+            let take = min(8 - trailer.count, Int(stream.pointee.avail_in))
+            trailer.append(contentsOf: UnsafeBufferPointer(start: stream.pointee.next_in, count: take))
+            stream.pointee.next_in += take
+            stream.pointee.avail_in -= uInt(take)
+        }
+        let expectedCRC = UInt32(trailer[0]) | UInt32(trailer[1]) << 8 | UInt32(trailer[2]) << 16 | UInt32(trailer[3]) << 24
+        let expectedSize = UInt32(trailer[4]) | UInt32(trailer[5]) << 8 | UInt32(trailer[6]) << 16 | UInt32(trailer[7]) << 24
+        guard expectedCRC == crc else {
+            throw fail("CRC-32 mismatch (trailer says \(hex(expectedCRC)), data gives \(hex(crc)))", at: compressedPosition - 8)
+        }
+        guard expectedSize == UInt32(truncatingIfNeeded: memberLength) else {
+            throw fail("length mismatch (trailer says \(expectedSize), data gives \(memberLength))", at: compressedPosition - 4)
+        }
+        mode = .betweenMembers
+    }
+
+    private func startNextMember() throws {
+        guard try refill() else {
+            mode = .done
+            return
+        }
+        let next = stream.pointee.next_in!
+        if next[0] == 0 {
+            // Zero padding after the last member is accepted, as gzip accepts it.
+            while try refill() {
+                let avail = Int(stream.pointee.avail_in)
+                let p = stream.pointee.next_in!
+                for i in 0..<avail where p[i] != 0 {
+                    throw fail("garbage after the end of the member", at: compressedPosition + Int64(i))
+                }
+                stream.pointee.next_in += avail
+                stream.pointee.avail_in = 0
+            }
+            mode = .done
+            return
+        }
+        if next[0] == 0x1F {
+            if stream.pointee.avail_in < 2 {
+                // Only one byte left in the buffer: look at the next one in the file.
+                let second = try input.read(at: fed, count: 1)
+                guard second == [0x8B] else { throw fail("garbage after the end of the member") }
+            } else if next[1] != 0x8B {
+                throw fail("garbage after the end of the member")
+            }
+            member += 1
+            memberStart = compressedPosition
+            crc = 0
+            memberLength = 0
+            inflateReset2(stream, 31)
+            mode = .header
+            rememberMemberStart()
+            return
+        }
+        throw fail("garbage after the end of the member")
+    }
+
+    // MARK: Access points
+
+    private func rememberMemberStart() {
+        let point = GzipAccessPoint(
+            uncompressedOffset: produced, compressedOffset: memberStart, bits: 0, member: member,
+            memberStart: memberStart, atMemberStart: true, crc: 0, memberLength: 0, window: "", windowLength: 0)
+        points.append((point, []))
+        lastPoint = produced
+    }
+
+    private func rememberBlockEnd(bits: Int) {
+        var length: uInt = 32768
+        guard inflateGetDictionary(stream, window, &length) == Z_OK else { return }
+        let point = GzipAccessPoint(
+            uncompressedOffset: produced, compressedOffset: compressedPosition, bits: bits, member: member,
+            memberStart: memberStart, atMemberStart: false, crc: crc, memberLength: memberLength,
+            window: "", windowLength: Int(length))
+        points.append((point, Array(UnsafeBufferPointer(start: window, count: Int(length)))))
+        lastPoint = produced
+    }
+
+    /// The latest access point at or before `offset` (an uncompressed offset the reader has
+    /// reached), with its window packed; forgets the points before it.
+    package func accessPoint(atOrBefore offset: Int64) -> GzipAccessPoint? {
+        guard let index = points.lastIndex(where: { $0.point.uncompressedOffset <= offset }) else { return nil }
+        points.removeFirst(index)
+        var point = points[0].point
+        point.window = GzipAccessPoint.packWindow(points[0].window)
+        return point
+    }
+
+    // MARK: Resuming
+
+    package func seek(to offset: Int64) throws {
+        guard offset == 0 else {
+            throw PipeRunError(.dataError, "\(input.path): cannot resume inside a gzip file without an access point; add --restart")
+        }
+        try resume(from: GzipAccessPoint(
+            uncompressedOffset: 0, compressedOffset: 0, bits: 0, member: 1, memberStart: 0, atMemberStart: true,
+            crc: 0, memberLength: 0, window: "", windowLength: 0), to: 0)
+    }
+
+    /// Restarts decompression at `point`, then decompresses and drops the bytes up to `offset`.
+    /// Returns how many bytes it had to drop.
+    @discardableResult
+    package func resume(from point: GzipAccessPoint, to offset: Int64) throws -> Int64 {
+        guard point.uncompressedOffset <= offset, point.bits >= 0, point.bits < 8, point.member >= 1,
+              point.memberStart >= 0, point.compressedOffset >= point.memberStart,
+              point.compressedOffset <= input.size, let raw = point.unpackedWindow() else {
+            throw PipeRunError(.dataError, "\(input.path): the checkpoint's gzip access point is damaged; add --restart")
+        }
+        var start = point.atMemberStart ? point.memberStart : point.compressedOffset
+        var primeByte: UInt8 = 0
+        if !point.atMemberStart && point.bits > 0 {
+            start -= 1
+            primeByte = try input.read(at: start, count: 1).first ?? 0
+            start += 1
+        }
+        guard lseek(input.fd, off_t(start), SEEK_SET) >= 0 else {
+            throw PipeRunError(.ioError, "cannot seek \(input.path) to byte \(start): \(describe(errno: errno))")
+        }
+        prefix = []
+        inputEnded = false
+        fed = start
+        stream.pointee.avail_in = 0
+        stream.pointee.next_in = nil
+        member = point.member
+        memberStart = point.memberStart
+        produced = point.uncompressedOffset
+        points = []
+        if point.atMemberStart {
+            inflateReset2(stream, 31)
+            crc = 0
+            memberLength = 0
+            mode = .header
+            rememberMemberStart()
+        } else {
+            inflateReset2(stream, -15)
+            if point.bits > 0 {
+                inflatePrime(stream, Int32(point.bits), Int32(primeByte >> (8 - point.bits)))
+            }
+            if !raw.isEmpty {
+                inflateSetDictionary(stream, raw, uInt(raw.count))
+            }
+            crc = point.crc
+            memberLength = point.memberLength
+            mode = .body
+            points.append((point, raw))
+            lastPoint = produced
+        }
+        // Decompress up to the cursor, dropping the bytes: they were processed before.
+        var skip = offset - produced
+        let skipped = skip
+        defer { _ = skipped }
+        if skip > 0 {
+            let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
+            defer { scratch.deallocate() }
+            while skip > 0 {
+                let want = Int(min(skip, Int64(scratch.count)))
+                let n = try read(into: UnsafeMutableRawBufferPointer(rebasing: scratch[0..<want]))
+                if n == 0 {
+                    throw PipeRunError(.dataError, "\(input.path): the gzip data ends before the checkpoint's cursor; add --restart")
+                }
+                skip -= Int64(n)
+            }
+        }
+        return skipped
+    }
+}
+
+private func hex(_ value: UInt32) -> String {
+    let digits = String(value, radix: 16)
+    return String(repeating: "0", count: 8 - digits.count) + digits
+}
