@@ -17,6 +17,7 @@ public final class JobRunner {
     private var quarantineWriter: RecordWriter?
     private var input: InputFile!
     private var gzip: GzipByteSource?
+    private var readAhead: ReadAheadSource?
     private var output: OutputFile!
     private var quarantineFile: OutputFile?
     private var store: CheckpointStore?
@@ -101,10 +102,14 @@ public final class JobRunner {
         if GzipByteSource.isGzip(magic) {
             let gzip = try GzipByteSource(input, prefix: input.isSeekable ? [] : magic, shouldStop: shouldStop)
             self.gzip = gzip
-            source = gzip
+            // Decompress on a second thread, which starts at the first read (after a resume).
+            let ahead = ReadAheadSource(wrapping: gzip, shouldStop: shouldStop)
+            readAhead = ahead
+            source = ahead
         } else {
             source = FileByteSource(input, prefix: input.isSeekable ? [] : magic, shouldStop: shouldStop)
         }
+        defer { readAhead?.stop() }
         let reader = RecordReader(source: source, format: inputFormat, delimiter: delimiter,
                                   bufferSize: min(1 << 20, options.maxRecordBytes),
                                   maxRecordBytes: options.maxRecordBytes)

@@ -1,4 +1,5 @@
 import CZlib
+import Synchronization
 
 /// Decompresses a gzip file (one or many members, as `cat a.gz b.gz`, pigz or bgzip write them)
 /// and remembers access points, so that a job can resume in the middle of the file in constant
@@ -8,9 +9,11 @@ import CZlib
 /// a time (`Z_BLOCK`), with this type computing the CRC-32 and length itself and checking them
 /// against the member's trailer. zlib's own check value cannot be restored after a resume; ours
 /// can, so the trailer is verified even for a member that spans a resume.
-package final class GzipByteSource: ByteSource {
+package final class GzipByteSource: ByteSource, @unchecked Sendable {
     /// Minimum uncompressed distance between two remembered access points.
     static let pointSpacing: Int64 = 512 << 10
+    /// How many points to keep (with 32 KiB windows): the reader is never this far behind.
+    static let pointLimit = 64
 
     private enum Mode { case header, body, trailer, betweenMembers, done }
 
@@ -31,7 +34,9 @@ package final class GzipByteSource: ByteSource {
     private var memberLength: Int64 = 0
     /// Uncompressed bytes produced so far, counting from the start of the file.
     private var produced: Int64 = 0
-    private var points: [(point: GzipAccessPoint, window: [UInt8])] = []
+    /// Recent access points, oldest first. Guarded: with read-ahead, the decompressing thread
+    /// adds points while the driver takes one for a checkpoint.
+    private let points = Mutex<[(point: GzipAccessPoint, window: [UInt8])]>([])
     private var lastPoint: Int64 = -1
     private var trailer: [UInt8] = []
     private let window = UnsafeMutablePointer<UInt8>.allocate(capacity: 32768)
@@ -236,7 +241,7 @@ package final class GzipByteSource: ByteSource {
         let point = GzipAccessPoint(
             uncompressedOffset: produced, compressedOffset: memberStart, bits: 0, member: member,
             memberStart: memberStart, atMemberStart: true, crc: 0, memberLength: 0, window: "", windowLength: 0)
-        points.append((point, []))
+        points.withLock { $0.append((point, [])) }
         lastPoint = produced
     }
 
@@ -247,17 +252,24 @@ package final class GzipByteSource: ByteSource {
             uncompressedOffset: produced, compressedOffset: compressedPosition, bits: bits, member: member,
             memberStart: memberStart, atMemberStart: false, crc: crc, memberLength: memberLength,
             window: "", windowLength: Int(length))
-        points.append((point, Array(UnsafeBufferPointer(start: window, count: Int(length)))))
+        let saved = Array(UnsafeBufferPointer(start: window, count: Int(length)))
+        points.withLock {
+            $0.append((point, saved))
+            if $0.count > Self.pointLimit { $0.removeFirst() }
+        }
         lastPoint = produced
     }
 
     /// The latest access point at or before `offset` (an uncompressed offset the reader has
     /// reached), with its window packed; forgets the points before it.
     package func accessPoint(atOrBefore offset: Int64) -> GzipAccessPoint? {
-        guard let index = points.lastIndex(where: { $0.point.uncompressedOffset <= offset }) else { return nil }
-        points.removeFirst(index)
-        var point = points[0].point
-        point.window = GzipAccessPoint.packWindow(points[0].window)
+        let chosen: (point: GzipAccessPoint, window: [UInt8])? = points.withLock { points in
+            guard let index = points.lastIndex(where: { $0.point.uncompressedOffset <= offset }) else { return nil }
+            points.removeFirst(index)
+            return points[0]
+        }
+        guard var point = chosen?.point else { return nil }
+        point.window = GzipAccessPoint.packWindow(chosen!.window)
         return point
     }
 
@@ -299,7 +311,7 @@ package final class GzipByteSource: ByteSource {
         member = point.member
         memberStart = point.memberStart
         produced = point.uncompressedOffset
-        points = []
+        points.withLock { $0.removeAll() }
         if point.atMemberStart {
             inflateReset2(stream, 31)
             crc = 0
@@ -317,7 +329,7 @@ package final class GzipByteSource: ByteSource {
             crc = point.crc
             memberLength = point.memberLength
             mode = .body
-            points.append((point, raw))
+            points.withLock { $0.append((point, raw)) }
             lastPoint = produced
         }
         // Decompress up to the cursor, dropping the bytes: they were processed before.
