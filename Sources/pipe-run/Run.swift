@@ -37,6 +37,12 @@ struct Run: ParsableCommand {
     @Option(help: "Output field delimiter (default: the input's).")
     var outputDelimiter: String?
 
+    @Option(help: "Compress the output: gzip or none (default: gzip when OUTPUT ends in .gz).")
+    var compress: String?
+
+    @Option(help: "gzip level for the output, 1 (fastest, the default) to 9 (smallest).")
+    var compressLevel: Int = 1
+
     @Option(help: "The checkpoint file (default: OUTPUT.checkpoint).")
     var checkpoint: String?
 
@@ -73,6 +79,14 @@ struct Run: ParsableCommand {
         options.graceSeconds = grace
         options.maxRuntime = maxRuntime
         options.maxRecordBytes = maxRecordSize
+        options.compressionLevel = compressLevel
+        switch compress {
+        case nil: break
+        case "gzip": options.compressOutput = true
+        case "none": options.compressOutput = false
+        default: throw ValidationError("--compress takes gzip or none")
+        }
+        guard (1...9).contains(compressLevel) else { throw ValidationError("--compress-level takes 1 to 9") }
         try runJob {
             options.onError = try ErrorPolicy(parsing: onError)
             guard checkpointEvery >= 0, grace > 0, (maxRuntime ?? 1) >= 0, maxRecordSize > 0 else {

@@ -50,6 +50,8 @@ package struct JobDescription: Codable, Equatable, Sendable {
     package var outputDelimiter: String?
     package var transforms: [String]
     package var maxRecordBytes: Int
+    /// "gzip LEVEL" when the output is compressed.
+    package var outputCompression: String?
 
     /// The description of the job `options` ask for.
     package init(_ options: JobOptions) {
@@ -61,6 +63,8 @@ package struct JobDescription: Codable, Equatable, Sendable {
         outputDelimiter = options.outputDelimiter.map { String(decoding: [$0], as: UTF8.self) }
         transforms = options.transforms
         maxRecordBytes = options.maxRecordBytes
+        let compress = options.compressOutput ?? options.outputPath.hasSuffix(".gz")
+        outputCompression = compress ? "gzip \(options.compressionLevel)" : nil
     }
 
     /// The differences from `other`, one phrase each.
@@ -78,12 +82,13 @@ package struct JobDescription: Codable, Equatable, Sendable {
         check("transforms", transforms.map { "'\($0)'" }.joined(separator: " "),
               other.transforms.map { "'\($0)'" }.joined(separator: " "))
         check("--max-record-size", maxRecordBytes, other.maxRecordBytes)
+        check("output compression", outputCompression ?? "none", other.outputCompression ?? "none")
         return out
     }
 
     package var fingerprint: String {
         let text = [inputFormat.rawValue, delimiter, String(header), String(flexible), outputFormat?.rawValue ?? "",
-                    outputDelimiter ?? "", String(maxRecordBytes)] + transforms
+                    outputDelimiter ?? "", String(maxRecordBytes), outputCompression ?? ""] + transforms
         return ContentHash.hex(Array(text.joined(separator: "\u{0}").utf8))
     }
 }

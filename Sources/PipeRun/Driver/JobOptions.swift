@@ -39,6 +39,10 @@ public struct JobOptions: Sendable {
     /// The output format; by default the input's (`csv` when `lines` input becomes several columns).
     public var outputFormat: RecordFormat?
     public var outputDelimiter: UInt8?
+    /// Write gzip; by default when the output's name ends in `.gz`.
+    public var compressOutput: Bool?
+    /// The gzip level, 1 (fastest) to 9 (smallest).
+    public var compressionLevel = 1
     /// Transform specs, applied in order.
     public var transforms: [String] = []
     /// Seconds between checkpoints; 0 checkpoints only when the job stops.

@@ -14,6 +14,8 @@ public final class JobRunner {
 
     @exclusivity(unchecked) private var transforms: [any RowTransform] = []
     @exclusivity(unchecked) private var writer: RecordWriter!
+    private var outputSink: (any OutputSink)!
+    private var quarantineSink: PlainSink?
     private var quarantineWriter: RecordWriter?
     private var input: InputFile!
     private var gzip: GzipByteSource?
@@ -140,6 +142,7 @@ public final class JobRunner {
                 return .interrupted
             }
         }
+        let compressOutput = options.compressOutput ?? options.outputPath.hasSuffix(".gz")
         var outputFormat = options.outputFormat ?? inputFormat
         var outputDelimiter = options.outputDelimiter ?? (options.outputFormat == nil ? delimiter : outputFormat.defaultDelimiter)
         var outputColumns = Columns([])
@@ -201,11 +204,17 @@ public final class JobRunner {
         } else {
             try output.truncate(to: 0)
         }
-        writer = RecordWriter(output: output, format: outputFormat, delimiter: outputDelimiter, startingAt: startLength)
+        if compressOutput {
+            outputSink = try GzipSink(file: output, startingAt: startLength, level: options.compressionLevel)
+        } else {
+            outputSink = PlainSink(file: output, startingAt: startLength)
+        }
+        writer = RecordWriter(sink: outputSink, format: outputFormat, delimiter: outputDelimiter)
         if let quarantine {
             try quarantine.truncate(to: quarantineLength)
             quarantineFile = quarantine
-            quarantineWriter = RecordWriter(output: quarantine, format: .csv, delimiter: 44, startingAt: quarantineLength)
+            quarantineSink = PlainSink(file: quarantine, startingAt: quarantineLength)
+            quarantineWriter = RecordWriter(sink: quarantineSink!, format: .csv, delimiter: 44)
             if quarantineLength == 0 {
                 try quarantineWriter!.writeRaw(UnsafeRawBufferPointer(bytes: "line,offset,reason,record\n"))
             }
@@ -267,14 +276,14 @@ public final class JobRunner {
                     checkpoint?.inputColumns = Columns.numbered(reader.row.count).names
                 }
                 rowsRead += 1
-                let mark = writer.length
+                writer.beginRecord()
                 let row = reader.row
                 do {
                     try push(row, stage: 0)
                 } catch let failure as OutputFailure {
                     throw failure.underlying
                 } catch {
-                    try writer.rewind(to: mark)
+                    writer.discardRecord()
                     let message = (error as? PipeRunError)?.message ?? "\(error)"
                     let bad = MalformedRecord(reason: "transform failed: \(message)", offset: row.offset,
                                               errorOffset: row.offset, line: row.line, raw: Array(reader.rawRecord))
@@ -287,6 +296,7 @@ public final class JobRunner {
 
         if let stopReason {
             try writer.flush()
+            _ = try outputSink.seal()
             try quarantineWriter?.flush()
             if store != nil {
                 try writeCheckpoint(status: .interrupted, reader: reader, reason: stopReason)
@@ -302,6 +312,7 @@ public final class JobRunner {
             try transforms[stage].finish { try push($0, stage: stage + 1) }
         }
         try writer.flush()
+        _ = try outputSink.seal()
         try quarantineWriter?.flush()
         if store != nil {
             try writeCheckpoint(status: .complete, reader: reader)
@@ -338,6 +349,7 @@ public final class JobRunner {
         case .fail:
             if countedAsRead { rowsRead -= 1 }
             try writer.flush()
+            _ = try outputSink.seal()
             try quarantineWriter?.flush()
             if store != nil {
                 try writeCheckpoint(status: .failed, reader: reader, reason: "\(location): \(bad.reason)",
@@ -388,11 +400,13 @@ public final class JobRunner {
         guard let store, var cp = checkpoint else { return }
         for t in transforms { try t.willCheckpoint() }
         try writer.flush()
+        let outputLength = try outputSink.seal()
         try output.sync()
         if let quarantineWriter, let quarantineFile {
             try quarantineWriter.flush()
+            let quarantineLength = try quarantineSink!.seal()
             try quarantineFile.sync()
-            cp.quarantine = try outputState(quarantineFile, length: quarantineWriter.length)
+            cp.quarantine = try outputState(quarantineFile, length: quarantineLength)
         }
         let offset = position?.offset ?? reader.cursor
         var inputOffset = offset
@@ -407,7 +421,7 @@ public final class JobRunner {
         cp.cursor = Cursor(offset: offset, line: position?.line ?? reader.cursorLine, inputOffset: inputOffset,
                            beforeHash: ContentHash.hex(before), beforeLength: before.count,
                            rowsRead: rowsRead, rowsWritten: rowsWritten, badRows: badRows)
-        cp.output = try outputState(output, length: writer.length)
+        cp.output = try outputState(output, length: outputLength)
         cp.transformStates = try transforms.map { t in try t.saveState().map { String(decoding: $0, as: UTF8.self) } }
         cp.status = status
         cp.reason = reason

@@ -4,24 +4,23 @@
 /// holding the delimiter, a quote, CR or LF; and a lone empty field, so the row is not a blank
 /// line); records end with LF. In `lines` format, each row's single field is written as is.
 package final class RecordWriter {
-    let output: OutputFile
+    let sink: any OutputSink
     let format: RecordFormat
     let delimiter: UInt8
     @exclusivity(unchecked) private var buffer: UnsafeMutablePointer<UInt8>
     @exclusivity(unchecked) private var capacity: Int
     @exclusivity(unchecked) private var used = 0
+    /// Where the current input record's output starts in the buffer: bytes after it are kept
+    /// in memory until the record is done, so a failed record can be taken back.
+    @exclusivity(unchecked) private var recordStart = 0
     private let special: UnsafeMutablePointer<UInt8>
-    /// Bytes already handed to the file.
-    @exclusivity(unchecked) package private(set) var flushedLength: Int64
 
-    package init(output: OutputFile, format: RecordFormat, delimiter: UInt8, startingAt length: Int64,
-                 bufferSize: Int = 1 << 20) {
-        self.output = output
+    package init(sink: any OutputSink, format: RecordFormat, delimiter: UInt8, bufferSize: Int = 1 << 20) {
+        self.sink = sink
         self.format = format
         self.delimiter = delimiter
         capacity = bufferSize
         buffer = .allocate(capacity: capacity)
-        flushedLength = length
         special = .allocate(capacity: 256)
         special.initialize(repeating: 0, count: 256)
         special[Int(delimiter)] = 1
@@ -35,25 +34,44 @@ package final class RecordWriter {
         special.deallocate()
     }
 
-    /// The output's length once everything written so far is flushed.
-    package var length: Int64 { flushedLength + Int64(used) }
-
-    /// Hands the buffered bytes to the file.
+    /// Hands the buffered bytes to the sink.
     package func flush() throws {
         guard used > 0 else { return }
-        try output.write(UnsafeRawBufferPointer(start: buffer, count: used))
-        flushedLength += Int64(used)
+        try sink.write(UnsafeRawBufferPointer(start: buffer, count: used))
         used = 0
+        recordStart = 0
+    }
+
+    /// Marks the start of the output of the next input record.
+    @inline(__always)
+    package func beginRecord() {
+        recordStart = used
+    }
+
+    /// Takes back what was written since ``beginRecord()``.
+    package func discardRecord() {
+        used = recordStart
     }
 
     @inline(__always)
     private func reserve(_ n: Int) throws {
         if capacity - used >= n { return }
-        try flush()
-        if n > capacity {
+        // Hand over what earlier records wrote; keep the current record's bytes.
+        if recordStart > 0 {
+            try sink.write(UnsafeRawBufferPointer(start: buffer, count: recordStart))
+            let pending = used - recordStart
+            if pending > 0 { memmove(buffer, buffer + recordStart, pending) }
+            used = pending
+            recordStart = 0
+        }
+        if capacity - used < n {
+            var newCapacity = capacity * 2
+            while newCapacity - used < n { newCapacity *= 2 }
+            let grown = UnsafeMutablePointer<UInt8>.allocate(capacity: newCapacity)
+            grown.update(from: buffer, count: used)
             buffer.deallocate()
-            capacity = n
-            buffer = .allocate(capacity: capacity)
+            buffer = grown
+            capacity = newCapacity
         }
     }
 
@@ -123,14 +141,4 @@ package final class RecordWriter {
         used += 1
     }
 
-    /// Drops what was written after `length`, which must not be before the last flush.
-    package func rewind(to length: Int64) throws {
-        if length >= flushedLength {
-            used = Int(length - flushedLength)
-        } else {
-            used = 0
-            try output.truncate(to: length)
-            flushedLength = length
-        }
-    }
 }

@@ -177,4 +177,47 @@ func haveCommand(_ name: String) -> Bool {
         #expect(resumed.stderr.contains("CRC-32 mismatch"), "\(resumed.stderr)")
         #expect(resumed.stderr.contains("resuming at row"))
     }
+
+    @Test func gzipOutputIsValidAtEveryCheckpointAndExactAfterKills() throws {
+        let scratch = try Scratch()
+        try scratch.write("plain.csv", Orders.csv(rows: 40_000, seed: 21))
+        let expected = try plainReference(scratch, "plain.csv")
+        let args = ["run", "plain.csv", "-o", "out.csv.gz", "--checkpoint-every", "0.01", "-t", "delay:0.002"] + Self.job
+        var rng = SplitMix(seed: 9)
+        var kills = 0
+        var checkedPrefixes = 0
+        while true {
+            let running = try Tool.start(args, in: scratch.url)
+            if kills < 10 {
+                usleep(UInt32(100_000 + Int(rng.next() % 300_000)))
+                if running.isRunning {
+                    running.signal(SIGKILL)
+                    _ = running.wait()
+                    kills += 1
+                    // The part of the output the checkpoint vouches for is a valid gzip file.
+                    if let text = try? scratch.text("out.csv.gz.checkpoint"),
+                       let length = text.firstMatch(of: #/"output" : \{[^}]*"length" : (\d+)/#).flatMap({ Int($0.1) }),
+                       length > 0 {
+                        let prefix = try scratch.read("out.csv.gz").prefix(length)
+                        try prefix.write(to: scratch.file("prefix.gz"))
+                        #expect(try shell("gzip -t prefix.gz", in: scratch.url) == 0)
+                        checkedPrefixes += 1
+                    }
+                    continue
+                }
+            }
+            let r = running.wait()
+            #expect(r.status == 0, "\(r.stderr)")
+            break
+        }
+        #expect(kills >= 5)
+        #expect(checkedPrefixes >= 4)
+        #expect(try shell("gzip -t out.csv.gz && gzip -dc out.csv.gz > unzipped.csv", in: scratch.url) == 0)
+        #expect(try scratch.read("unzipped.csv") == expected)
+        // A clean stop leaves the whole file valid.
+        let stopped = try Tool.run(["run", "plain.csv", "-o", "stop.csv.gz", "-t", "delay:0.002", "--max-runtime", "0.3"] + Self.job,
+                                   in: scratch.url)
+        #expect(stopped.status == 75)
+        #expect(try shell("gzip -t stop.csv.gz", in: scratch.url) == 0)
+    }
 }
