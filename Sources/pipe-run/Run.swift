@@ -64,6 +64,9 @@ struct Run: ParsableCommand {
     @Option(help: "The longest record accepted, in bytes.")
     var maxRecordSize: Int = 64 << 20
 
+    @Option(help: ArgumentHelp("Uncompressed bytes between gzip access points (for tests).", visibility: .private))
+    var gzipAccessPointSpacing: Int64 = 512 << 10
+
     func run() throws {
         var options = JobOptions(inputPath: input, outputPath: output)
         options.checkpointPath = checkpoint
@@ -80,6 +83,7 @@ struct Run: ParsableCommand {
         options.maxRuntime = maxRuntime
         options.maxRecordBytes = maxRecordSize
         options.compressionLevel = compressLevel
+        options.gzipAccessPointSpacing = gzipAccessPointSpacing
         switch compress {
         case nil: break
         case "gzip": options.compressOutput = true
@@ -99,6 +103,9 @@ struct Run: ParsableCommand {
 
 struct Transforms: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "List the available transforms.")
+
+    @Option(help: ArgumentHelp("Uncompressed bytes between gzip access points (for tests).", visibility: .private))
+    var gzipAccessPointSpacing: Int64 = 512 << 10
 
     func run() throws {
         let registry = TransformRegistry.builtIn

@@ -56,6 +56,9 @@ public struct JobOptions: Sendable {
     public var onError: ErrorPolicy = .fail
     /// The longest record accepted, in bytes.
     public var maxRecordBytes = 64 << 20
+    /// Uncompressed bytes between remembered gzip access points (tests make it huge to see
+    /// how a file without access points resumes).
+    public var gzipAccessPointSpacing: Int64 = 512 << 10
     /// Install SIGTERM/SIGINT/SIGHUP handlers (the command-line tool does).
     public var handleSignals = true
 

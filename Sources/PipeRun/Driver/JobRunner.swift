@@ -102,7 +102,8 @@ public final class JobRunner {
         }
         let source: any ByteSource
         if GzipByteSource.isGzip(magic) {
-            let gzip = try GzipByteSource(input, prefix: input.isSeekable ? [] : magic, shouldStop: shouldStop)
+            let gzip = try GzipByteSource(input, prefix: input.isSeekable ? [] : magic,
+                                          pointSpacing: options.gzipAccessPointSpacing, shouldStop: shouldStop)
             self.gzip = gzip
             // Decompress on a second thread, which starts at the first read (after a resume).
             let ahead = ReadAheadSource(wrapping: gzip, shouldStop: shouldStop)
@@ -191,7 +192,7 @@ public final class JobRunner {
                     throw PipeRunError(.dataError, "input \(input.path) is no longer gzip; add --restart to start over")
                 }
                 let skipped = try gzip.resume(from: point, to: saved.cursor.offset)
-                if skipped > 64 << 20 {
+                if skipped >= 2 << 20 {
                     notice("no gzip access point near the cursor (a very long deflate block?): decompressed \(skipped >> 20) MiB again to reach it")
                 }
                 reader.sourceMoved(to: saved.cursor.offset, line: saved.cursor.line)
@@ -227,7 +228,7 @@ public final class JobRunner {
         if let saved {
             checkpoint!.runs = saved.runs + 1
             if saved.status == .failed { checkpoint!.input = try currentIdentity() }
-            notice("resuming at row \(rowsRead), \(position(saved.cursor.offset, compressed: saved.cursor.inputOffset))")
+            notice("resuming at row \(rowsRead), \(position(saved.cursor.offset, compressed: gzip?.compressedPosition ?? saved.cursor.offset))")
         }
         if store != nil, saved == nil {
             checkpoint = try freshCheckpoint(columns: header ? inputColumns?.names ?? [] : [])

@@ -11,7 +11,7 @@ import Synchronization
 /// can, so the trailer is verified even for a member that spans a resume.
 package final class GzipByteSource: ByteSource, @unchecked Sendable {
     /// Minimum uncompressed distance between two remembered access points.
-    static let pointSpacing: Int64 = 512 << 10
+    let pointSpacing: Int64
     /// How many points to keep (with 32 KiB windows): the reader is never this far behind.
     static let pointLimit = 64
 
@@ -41,8 +41,10 @@ package final class GzipByteSource: ByteSource, @unchecked Sendable {
     private var trailer: [UInt8] = []
     private let window = UnsafeMutablePointer<UInt8>.allocate(capacity: 32768)
 
-    package init(_ input: InputFile, prefix: [UInt8] = [], shouldStop: @escaping () -> Bool) throws {
+    package init(_ input: InputFile, prefix: [UInt8] = [], pointSpacing: Int64 = 512 << 10,
+                 shouldStop: @escaping () -> Bool) throws {
         self.input = input
+        self.pointSpacing = max(pointSpacing, 1)
         self.prefix = prefix
         self.shouldStop = shouldStop
         stream = .allocate(capacity: 1)
@@ -167,7 +169,7 @@ package final class GzipByteSource: ByteSource, @unchecked Sendable {
             trailer.removeAll(keepingCapacity: true)
         case Z_OK, Z_BUF_ERROR:
             let type = stream.pointee.data_type
-            if type & 128 != 0 && type & 64 == 0 && produced - lastPoint >= Self.pointSpacing {
+            if type & 128 != 0 && type & 64 == 0 && produced - lastPoint >= pointSpacing {
                 rememberBlockEnd(bits: Int(type & 7))
             }
         default:

@@ -220,4 +220,20 @@ func haveCommand(_ name: String) -> Bool {
         #expect(stopped.status == 75)
         #expect(try shell("gzip -t stop.csv.gz", in: scratch.url) == 0)
     }
+
+    @Test func withoutAccessPointsItDecompressesAgainAndSaysSo() throws {
+        let scratch = try Scratch()
+        try scratch.write("plain.csv", Orders.csv(rows: 120_000, seed: 30))
+        #expect(try shell("gzip -6 -c plain.csv > in.gz", in: scratch.url) == 0)
+        let expected = try plainReference(scratch, "plain.csv")
+        // As if the whole file were one huge deflate block: no access point after the start.
+        let args = ["run", "in.gz", "-o", "out.csv", "--gzip-access-point-spacing", "1000000000000",
+                    "-t", "delay:0.001"] + Self.job
+        let first = try Tool.run(args + ["--max-runtime", "3"], in: scratch.url)
+        #expect(first.status == 75, "\(first.stderr)")
+        let resumed = try Tool.run(args, in: scratch.url)
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(resumed.stderr.contains("no gzip access point near the cursor"), "\(resumed.stderr)")
+        #expect(try scratch.read("out.csv") == expected)
+    }
 }
