@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "PipeRun", targets: ["PipeRun"]),
+        .library(name: "PipeRunCLI", targets: ["PipeRunCLI"]),
         .executable(name: "pipe-run", targets: ["pipe-run"]),
     ],
     dependencies: [
@@ -21,12 +22,16 @@ let package = Package(
             name: "PipeRun",
             dependencies: ["CZlib"]
         ),
-        .executableTarget(
-            name: "pipe-run",
+        .target(
+            name: "PipeRunCLI",
             dependencies: [
                 "PipeRun",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
+        ),
+        .executableTarget(
+            name: "pipe-run",
+            dependencies: ["PipeRunCLI"]
         ),
         .testTarget(
             name: "PipeRunTests",

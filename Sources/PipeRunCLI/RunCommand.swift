@@ -6,7 +6,7 @@ extension RecordFormat: ExpressibleByArgument {}
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a job, or resume it from its checkpoint.",
-        discussion: "Transforms:\n" + TransformRegistry.builtIn.descriptors
+        discussion: "Transforms:\n" + PipeRunCLI.transforms.descriptors
             .map { "  " + $0.usage.padding(toLength: 18) + $0.summary }.joined(separator: "\n"))
 
     @Argument(help: "The input file (`-` for standard input, which cannot be resumed).")
@@ -96,7 +96,7 @@ struct Run: ParsableCommand {
             guard checkpointEvery >= 0, grace > 0, (maxRuntime ?? 1) >= 0, maxRecordSize > 0 else {
                 throw PipeRunError(.usage, "--checkpoint-every, --grace, --max-runtime and --max-record-size must be positive")
             }
-            return try JobRunner(options: options, notice: printNotice).run()
+            return try JobRunner(options: options, registry: PipeRunCLI.transforms, notice: printNotice).run()
         }
     }
 }
@@ -108,7 +108,7 @@ struct Transforms: ParsableCommand {
     var gzipAccessPointSpacing: Int64 = 512 << 10
 
     func run() throws {
-        let registry = TransformRegistry.builtIn
+        let registry = PipeRunCLI.transforms
         let width = registry.descriptors.map(\.usage.count).max() ?? 0
         for d in registry.descriptors {
             print(d.usage.padding(toLength: width + 2) + d.summary)

@@ -1,0 +1,3 @@
+import PipeRunCLI
+
+PipeRunCLI.main()
