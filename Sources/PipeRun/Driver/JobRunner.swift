@@ -220,7 +220,8 @@ public final class JobRunner {
                 try quarantineWriter!.writeRaw(UnsafeRawBufferPointer(bytes: "line,offset,reason,record\n"))
             }
         }
-        if saved == nil, header, columnsKnown, outputFormat != .lines {
+        // The output has a header when the input has one, and when log lines become columns.
+        if saved == nil, header || inputFormat == .lines, columnsKnown, outputFormat != .lines {
             try writeRow(strings: outputColumns.names)
         }
 
@@ -283,6 +284,10 @@ public final class JobRunner {
                     try push(row, stage: 0)
                 } catch let failure as OutputFailure {
                     throw failure.underlying
+                } catch is EndOfJob {
+                    break loop
+                } catch let fatal as FatalTransformError {
+                    throw PipeRunError(.dataError, fatal.message)
                 } catch {
                     writer.discardRecord()
                     let message = (error as? PipeRunError)?.message ?? "\(error)"
@@ -301,7 +306,7 @@ public final class JobRunner {
             try quarantineWriter?.flush()
             if store != nil {
                 try writeCheckpoint(status: .interrupted, reader: reader, reason: stopReason)
-                notice("interrupted (\(stopReason)) at row \(rowsRead), \(position(reader.cursor, compressed: gzip?.compressedPosition ?? reader.cursor)); run the same command to resume")
+                notice("interrupted (\(stopReason)) at row \(rowsRead), \(position(reader.cursor, compressed: checkpoint?.cursor.inputOffset ?? reader.cursor)); run the same command to resume")
             } else {
                 notice("interrupted (\(stopReason)) at row \(rowsRead); this run cannot be resumed")
             }
@@ -310,7 +315,19 @@ public final class JobRunner {
 
         if !columnsKnown { try startTransforms(Columns([])) }
         for stage in transforms.indices {
-            try transforms[stage].finish { try push($0, stage: stage + 1) }
+            do {
+                try transforms[stage].finish { try push($0, stage: stage + 1) }
+            } catch is EndOfJob {
+                continue
+            } catch let failure as OutputFailure {
+                throw failure.underlying
+            } catch let error as PipeRunError {
+                throw error
+            } catch let fatal as FatalTransformError {
+                throw PipeRunError(.dataError, fatal.message)
+            } catch {
+                throw PipeRunError(.dataError, "transform '\(options.transforms[stage])' failed at the end of the input: \(error)")
+            }
         }
         try writer.flush()
         _ = try outputSink.seal()
@@ -366,7 +383,11 @@ public final class JobRunner {
             builder.append(String(bad.line))
             builder.append(String(bad.offset))
             builder.append(bad.reason)
-            bad.raw.withUnsafeBytes { builder.appendCopy($0) }
+            // The record without its line end.
+            var end = bad.raw.count
+            if end > 0 && bad.raw[end - 1] == 10 { end -= 1 }
+            if end > 0 && bad.raw[end - 1] == 13 { end -= 1 }
+            bad.raw.withUnsafeBytes { builder.appendCopy(UnsafeRawBufferPointer(rebasing: $0[..<end])) }
             try builder.withRow { try quarantineWriter!.write($0) }
         }
     }
@@ -399,7 +420,9 @@ public final class JobRunner {
     private func writeCheckpoint(status: Checkpoint.Status, reader: RecordReader, reason: String? = nil,
                                  at position: (offset: Int64, line: Int64)? = nil) throws {
         guard let store, var cp = checkpoint else { return }
-        for t in transforms { try t.willCheckpoint() }
+        for stage in transforms.indices {
+            try transforms[stage].willCheckpoint { try push($0, stage: stage + 1) }
+        }
         try writer.flush()
         let outputLength = try outputSink.seal()
         try output.sync()

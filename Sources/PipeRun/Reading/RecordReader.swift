@@ -123,7 +123,8 @@ package final class RecordReader {
     /// The current record's fields, valid until the next call to ``next()``.
     @inline(__always)
     package var row: Row {
-        Row(fields: UnsafeBufferPointer(start: fields, count: fieldCount), line: recordLine, offset: recordOffset)
+        Row(fields: UnsafeBufferPointer(start: fields, count: fieldCount), line: recordLine, offset: recordOffset,
+            raw: UnsafeRawBufferPointer(start: buf + recordStart, count: recordEnd - recordStart))
     }
 
     /// The current record's bytes, including its line end.

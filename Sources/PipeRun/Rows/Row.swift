@@ -11,12 +11,16 @@ public struct Row: @unchecked Sendable {
     public let line: Int64
     /// The byte offset in the input where the row's record starts.
     public let offset: Int64
+    /// The input record's bytes as read (quotes and line end included), for a row that comes
+    /// straight from the input; nil for a row a transform built.
+    public let raw: UnsafeRawBufferPointer?
 
     @inlinable
-    public init(fields: UnsafeBufferPointer<Field>, line: Int64, offset: Int64) {
+    public init(fields: UnsafeBufferPointer<Field>, line: Int64, offset: Int64, raw: UnsafeRawBufferPointer? = nil) {
         self.fields = fields
         self.line = line
         self.offset = offset
+        self.raw = raw
     }
 
     /// The number of fields.

@@ -20,12 +20,7 @@ public final class FilterTransform: RowTransform {
     public let value: String
     private let valueBytes: [UInt8]
     private let number: Double
-    private var regex: UnsafeMutablePointer<regex_t>?
-    /// A pattern without regular-expression syntax is searched for as plain bytes (`memmem`),
-    /// several times faster than `regexec`.
-    private let literal: [UInt8]?
-    private var scratch: UnsafeMutablePointer<CChar>
-    private var scratchCapacity = 256
+    private let pattern: Pattern?
     private var index = 0
 
     /// Parses `COL<op>VALUE`.
@@ -48,24 +43,15 @@ public final class FilterTransform: RowTransform {
 
     public init(column: String, _ op: Operator, _ value: String) throws {
         var number = 0.0
-        var regex: UnsafeMutablePointer<regex_t>? = nil
+        var pattern: Pattern? = nil
         switch op {
         case .less, .lessOrEqual, .greater, .greaterOrEqual:
-            guard let n = Double(value) else {
+            guard let n = Double(value), n.isFinite else {
                 throw PipeRunError(.usage, "filter: '\(value)' is not a number, which \(op.rawValue) needs")
             }
             number = n
         case .matches, .notMatches:
-            let re = UnsafeMutablePointer<regex_t>.allocate(capacity: 1)
-            let rc = regcomp(re, value, REG_EXTENDED | REG_NOSUB)
-            if rc != 0 {
-                var message = [CChar](repeating: 0, count: 256)
-                regerror(rc, re, &message, message.count)
-                re.deallocate()
-                let text = String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-                throw PipeRunError(.usage, "filter: bad regular expression '\(value)': \(text)")
-            }
-            regex = re
+            pattern = try Pattern(value, for: "filter")
         case .equal, .notEqual:
             break
         }
@@ -73,20 +59,8 @@ public final class FilterTransform: RowTransform {
         self.op = op
         self.value = value
         self.number = number
-        self.regex = regex
-        let meta = Set(".[]()*+?{}|^$\\".utf8)
-        literal = (op == .matches || op == .notMatches) && !value.utf8.contains(where: meta.contains) && !value.isEmpty
-            ? Array(value.utf8) : nil
+        self.pattern = pattern
         valueBytes = Array(value.utf8)
-        scratch = .allocate(capacity: scratchCapacity)
-    }
-
-    deinit {
-        if let regex {
-            regfree(regex)
-            regex.deallocate()
-        }
-        scratch.deallocate()
     }
 
     public func start(input: Columns) throws -> Columns {
@@ -112,32 +86,7 @@ public final class FilterTransform: RowTransform {
         }
     }
 
-    /// Whether `needle` occurs in `haystack`: `memchr` to each candidate first byte, then `memcmp`.
-    private func contains(_ haystack: UnsafeRawBufferPointer, _ needle: UnsafeRawBufferPointer) -> Bool {
-        let first = Int32(needle[0])
-        var p = haystack.baseAddress!
-        let last = haystack.baseAddress! + (haystack.count - needle.count)
-        while p <= last, let hit = memchr(p, first, last - p + 1) {
-            if memcmp(hit, needle.baseAddress!, needle.count) == 0 { return true }
-            p = UnsafeRawPointer(hit) + 1
-        }
-        return false
-    }
-
     private func matches(_ field: Field) -> Bool {
-        if let literal {
-            guard field.count >= literal.count else { return false }
-            return literal.withUnsafeBytes { contains(field.bytes, $0) }
-        }
-        if field.count + 1 > scratchCapacity {
-            scratch.deallocate()
-            scratchCapacity = (field.count + 1) * 2
-            scratch = .allocate(capacity: scratchCapacity)
-        }
-        if field.count > 0 {
-            UnsafeMutableRawPointer(scratch).copyMemory(from: field.bytes.baseAddress!, byteCount: field.count)
-        }
-        scratch[field.count] = 0
-        return regexec(regex!, scratch, 0, nil, 0) == 0
+        pattern!.matches(field.bytes)
     }
 }

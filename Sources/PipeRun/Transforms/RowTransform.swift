@@ -32,16 +32,32 @@ public protocol RowTransform: AnyObject {
     /// Restores state saved by ``saveState()``; called before any row when a job resumes.
     func restoreState(_ state: [UInt8]) throws
 
-    /// Called just before every checkpoint is written: flush or commit side effects here so
-    /// that they line up with the checkpoint.
-    func willCheckpoint() throws
+    /// Called just before every checkpoint is written, in chain order: emit any rows held back
+    /// (a batch waiting for an answer) and flush or commit side effects here, so that they line
+    /// up with the checkpoint. Everything emitted here is in the checkpoint's output.
+    func willCheckpoint(emit: (Row) throws -> Void) throws
+}
+
+/// Thrown by a transform to end the job as if the input had ended after the current row (as
+/// `head:N` does): every transform's ``RowTransform/finish(emit:)`` runs and the job completes.
+public struct EndOfJob: Error, Sendable {
+    public init() {}
+}
+
+/// Thrown by a transform that cannot go on at all (a helper process died, say). Unlike other
+/// errors it ignores `--on-error`: the job stops with status 65 without writing a new
+/// checkpoint, so the last checkpoint (which only covers finished rows) stays the resume point.
+public struct FatalTransformError: Error, Sendable, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
 }
 
 extension RowTransform {
     public func finish(emit: (Row) throws -> Void) throws {}
     public func saveState() throws -> [UInt8]? { nil }
     public func restoreState(_ state: [UInt8]) throws {}
-    public func willCheckpoint() throws {}
+    public func willCheckpoint(emit: (Row) throws -> Void) throws {}
 }
 
 /// A transform whose state is one `Codable` value, saved as JSON in every checkpoint.

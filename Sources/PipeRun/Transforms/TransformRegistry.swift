@@ -32,6 +32,14 @@ public struct TransformRegistry: Sendable {
         DropTransform.descriptor,
         FilterTransform.descriptor,
         CountByTransform.descriptor,
+        RenameTransform.descriptor,
+        ReplaceTransform.descriptor,
+        GrepTransform.descriptor,
+        SplitTransform.descriptor,
+        HeadTransform.descriptor,
+        DedupeTransform.descriptor,
+        SampleTransform.descriptor,
+        ExecTransform.descriptor,
         DelayTransform.descriptor,
     ])
 

@@ -50,7 +50,7 @@ import Testing
         #expect(try scratch.text("out.csv") == Self.good + Self.rest)
         let lines = try scratch.text("bad.csv")
         #expect(lines.hasPrefix("line,offset,reason,record\n"))
-        #expect(lines.contains("4,\(Self.good.utf8.count),a quote inside an unquoted field,\"3,x\"\"y,refunded\n\""))
+        #expect(lines.contains("4,\(Self.good.utf8.count),a quote inside an unquoted field,\"3,x\"\"y,refunded\"\n"))
         #expect(lines.contains("expected 3 fields, found 4"))
         #expect(lines.contains("unterminated quoted field"))
     }
