@@ -1,0 +1,69 @@
+import Foundation
+import Testing
+
+/// End-to-end: the sample custom-transform package builds against this library, and its binary
+/// is the whole pipe-run command line with its own transforms, resumable like the built-ins.
+@Suite(.serialized) struct CustomTransformPackageTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent()
+    static let package = root.appendingPathComponent("samples/custom-transform")
+
+    @Test func samplePackageBuildsRunsAndResumes() throws {
+        let build = Process()
+        build.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        build.arguments = ["swift", "build", "--package-path", Self.package.path]
+        let log = Pipe()
+        build.standardOutput = log
+        build.standardError = log
+        try build.run()
+        let output = String(decoding: log.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        build.waitUntilExit()
+        try #require(build.terminationStatus == 0, "the sample package did not build:\n\(output.suffix(3000))")
+        let binary = Self.package.appendingPathComponent(".build/debug/my-pipe-run").path
+
+        let scratch = try Scratch()
+        try scratch.write("orders.csv", Orders.csv(rows: 3000))
+        func run(_ args: [String]) throws -> (Int32, String) {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: binary)
+            p.arguments = args
+            p.currentDirectoryURL = scratch.url
+            let err = Pipe()
+            p.standardError = err
+            p.standardOutput = FileHandle.nullDevice
+            try p.run()
+            let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            p.waitUntilExit()
+            return (p.terminationStatus, text)
+        }
+        let job = ["-t", "mask-email:customer", "-t", "running-total:customer,amount"]
+        let (status, stderr) = try run(["run", "orders.csv", "-o", "ref.csv"] + job)
+        #expect(status == 0, "\(stderr)")
+        // Every running total is the sum of the customer's amounts so far (this data has no
+        // addresses, so mask-email leaves the names alone).
+        let rows = try parse(try scratch.text("ref.csv")).rows
+        #expect(rows.first == ["id", "customer", "city", "status", "amount", "note", "running_total"])
+        var totals: [String: Int] = [:]
+        for row in rows.dropFirst() {
+            totals[row[1], default: 0] += Int((Double(row[4])! * 100).rounded())
+            let t = totals[row[1]]!
+            #expect(row[6] == "\(t / 100).\(t % 100 < 10 ? "0" : "")\(t % 100)", "\(row)")
+        }
+        #expect(rows.count == 3001)
+
+        // Interrupted over and over (slices and a SIGKILL), the output is the same.
+        let sliced = ["run", "orders.csv", "-o", "out.csv", "-t", "delay:0.2"] + job + ["--max-runtime", "0.15"]
+        var slices = 0
+        while true {
+            let (s, e) = try run(sliced)
+            if s == 0 { break }
+            #expect(s == 75, "\(e)")
+            slices += 1
+            if slices > 80 { Issue.record("never finished"); break }
+        }
+        #expect(slices >= 3)
+        #expect(try scratch.read("out.csv") == scratch.read("ref.csv"))
+        let (listed, _) = try run(["transforms"])
+        #expect(listed == 0)
+    }
+}

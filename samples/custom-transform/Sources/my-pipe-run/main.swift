@@ -1,0 +1,4 @@
+import MyTransforms
+import PipeRunCLI
+
+PipeRunCLI.main(registering: [MaskEmail.descriptor, RunningTotal.descriptor])
