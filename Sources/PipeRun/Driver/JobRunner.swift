@@ -211,6 +211,7 @@ public final class JobRunner {
             outputSink = PlainSink(file: output, startingAt: startLength)
         }
         writer = RecordWriter(sink: outputSink, format: outputFormat, delimiter: outputDelimiter)
+        writer.copiesVerbatimRows = outputFormat == inputFormat && (inputFormat == .lines || outputDelimiter == delimiter)
         if let quarantine {
             try quarantine.truncate(to: quarantineLength)
             quarantineFile = quarantine

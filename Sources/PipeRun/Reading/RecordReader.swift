@@ -83,6 +83,10 @@ package final class RecordReader {
     @exclusivity(unchecked) private var fieldCount = 0
     @exclusivity(unchecked) private var recordStart = 0
     @exclusivity(unchecked) private var recordEnd = 0
+    /// Whether the current record had no quoted field and no CR (see ``Row``).
+    @exclusivity(unchecked) private var recordIsVerbatim = false
+    /// Set by the parser when it meets a quote or a CR.
+    @exclusivity(unchecked) private var sawQuoteOrCR = false
 
     /// The byte offset where the current record starts.
     @exclusivity(unchecked) package private(set) var recordOffset: Int64 = 0
@@ -123,8 +127,11 @@ package final class RecordReader {
     /// The current record's fields, valid until the next call to ``next()``.
     @inline(__always)
     package var row: Row {
-        Row(fields: UnsafeBufferPointer(start: fields, count: fieldCount), line: recordLine, offset: recordOffset,
-            raw: UnsafeRawBufferPointer(start: buf + recordStart, count: recordEnd - recordStart))
+        let raw = UnsafeRawBufferPointer(start: buf + recordStart, count: recordEnd - recordStart)
+        let fields = UnsafeBufferPointer(start: fields, count: fieldCount)
+        return recordIsVerbatim
+            ? Row(fields: fields, line: recordLine, offset: recordOffset, verbatim: raw)
+            : Row(fields: fields, line: recordLine, offset: recordOffset, raw: raw)
     }
 
     /// The current record's bytes, including its line end.
@@ -160,11 +167,13 @@ package final class RecordReader {
                 if end < 3 && !eof { try refill(); continue }
                 if end >= 3 && buf[0] == 0xEF && buf[1] == 0xBB && buf[2] == 0xBF { pos = 3; continue }
             }
+            sawQuoteOrCR = false
             let step = format == .lines ? parseLine(pos) : parseCSVRecord(pos)
             switch step {
             case .done(let recEnd, let newlines):
                 recordStart = pos
                 recordEnd = recEnd
+                recordIsVerbatim = !sawQuoteOrCR
                 recordOffset = baseOffset + Int64(pos)
                 recordLine = nextLine
                 pos = recEnd
@@ -315,14 +324,14 @@ package final class RecordReader {
         if let q = memchr(b + start, 10, end - start) {
             let lf = q.assumingMemoryBound(to: UInt8.self) - b
             var fieldEnd = lf
-            if fieldEnd > start && b[fieldEnd - 1] == 13 { fieldEnd -= 1 }
+            if fieldEnd > start && b[fieldEnd - 1] == 13 { fieldEnd -= 1; sawQuoteOrCR = true }
             setField(0, b + start, fieldEnd - start)
             fieldCount = 1
             return .done(end: lf + 1, newlines: 1)
         }
         if !eof { return .needMore }
         var fieldEnd = end
-        if fieldEnd > start && b[fieldEnd - 1] == 13 { fieldEnd -= 1 }
+        if fieldEnd > start && b[fieldEnd - 1] == 13 { fieldEnd -= 1; sawQuoteOrCR = true }
         setField(0, b + start, fieldEnd - start)
         fieldCount = 1
         return .done(end: end, newlines: 0)
@@ -349,6 +358,7 @@ package final class RecordReader {
             if nf == fieldCapacity { growFields() }
             if p < e && b[p] == 34 {
                 // A quoted field: jump from quote to quote.
+                sawQuoteOrCR = true
                 let fieldStart = p
                 p += 1
                 let contentStart = p
@@ -400,6 +410,7 @@ package final class RecordReader {
                     return .done(end: p + 1, newlines: newlines + 1)
                 }
                 if c == 13 {
+                    sawQuoteOrCR = true
                     if p + 1 < e {
                         fieldCount = nf
                         return b[p + 1] == 10 ? .done(end: p + 2, newlines: newlines + 1) : .done(end: p + 1, newlines: newlines + 1)
@@ -439,6 +450,7 @@ package final class RecordReader {
                 return .done(end: p + 1, newlines: newlines + 1)
             }
             if c == 13 {
+                sawQuoteOrCR = true
                 if p + 1 < e {
                     fieldCount = nf
                     return b[p + 1] == 10 ? .done(end: p + 2, newlines: newlines + 1) : .done(end: p + 1, newlines: newlines + 1)

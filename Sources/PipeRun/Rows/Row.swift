@@ -14,6 +14,10 @@ public struct Row: @unchecked Sendable {
     /// The input record's bytes as read (quotes and line end included), for a row that comes
     /// straight from the input; nil for a row a transform built.
     public let raw: UnsafeRawBufferPointer?
+    /// Whether ``raw`` is exactly what writing these fields in the input's dialect gives (no
+    /// quotes, LF line end): the writer may then copy the record whole.
+    @usableFromInline
+    let isVerbatim: Bool
 
     @inlinable
     public init(fields: UnsafeBufferPointer<Field>, line: Int64, offset: Int64, raw: UnsafeRawBufferPointer? = nil) {
@@ -21,6 +25,16 @@ public struct Row: @unchecked Sendable {
         self.line = line
         self.offset = offset
         self.raw = raw
+        isVerbatim = false
+    }
+
+    @inlinable
+    init(fields: UnsafeBufferPointer<Field>, line: Int64, offset: Int64, verbatim raw: UnsafeRawBufferPointer) {
+        self.fields = fields
+        self.line = line
+        self.offset = offset
+        self.raw = raw
+        isVerbatim = true
     }
 
     /// The number of fields.

@@ -84,8 +84,22 @@ package final class RecordWriter {
         used += bytes.count
     }
 
+    /// Whether rows straight from the input may be copied whole (the output's dialect is the
+    /// input's).
+    package var copiesVerbatimRows = false
+
     /// Appends one row.
     package func write(_ row: Row) throws {
+        if copiesVerbatimRows && row.isVerbatim, let raw = row.raw, raw.count > 0 {
+            try reserve(raw.count + 1)
+            UnsafeMutableRawPointer(buffer + used).copyMemory(from: raw.baseAddress!, byteCount: raw.count)
+            used += raw.count
+            if buffer[used - 1] != 10 {
+                buffer[used] = 10
+                used += 1
+            }
+            return
+        }
         let fields = row.allFields
         if format == .lines {
             let f = fields.isEmpty ? Field.empty : fields[0]
