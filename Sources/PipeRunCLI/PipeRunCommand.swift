@@ -40,7 +40,7 @@ struct PipeRunCommand: ParsableCommand {
             Exit status: 0 done, 64 usage, 65 data error, 66 input missing, 73 cannot create output,
             74 I/O error, 75 interrupted (run the same command again to resume).
             """,
-        subcommands: [Run.self, Transforms.self],
+        subcommands: [Run.self, Status.self, Transforms.self],
         defaultSubcommand: nil
     )
 }

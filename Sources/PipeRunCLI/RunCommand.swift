@@ -2,6 +2,7 @@ import ArgumentParser
 import PipeRun
 
 extension RecordFormat: ExpressibleByArgument {}
+extension ProgressMode: ExpressibleByArgument {}
 
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -64,6 +65,15 @@ struct Run: ParsableCommand {
     @Option(help: "The longest record accepted, in bytes.")
     var maxRecordSize: Int = 64 << 20
 
+    @Option(help: "Progress on standard error: auto (a live line on a terminal, else a log line), bar, log or none.")
+    var progress: ProgressMode = .auto
+
+    @Option(help: "Seconds between progress log lines (when not on a terminal).")
+    var progressEvery: Double = 10
+
+    @Option(help: "Write one JSON line per event (started, resumed, checkpoint, interrupted, bad-row, completed, failed) to PATH, or - for standard output.")
+    var events: String?
+
     @Option(help: ArgumentHelp("Uncompressed bytes between gzip access points (for tests).", visibility: .private))
     var gzipAccessPointSpacing: Int64 = 512 << 10
 
@@ -84,6 +94,9 @@ struct Run: ParsableCommand {
         options.maxRecordBytes = maxRecordSize
         options.compressionLevel = compressLevel
         options.gzipAccessPointSpacing = gzipAccessPointSpacing
+        options.progress = progress
+        options.progressEvery = progressEvery
+        options.eventsPath = events
         switch compress {
         case nil: break
         case "gzip": options.compressOutput = true
@@ -103,6 +116,15 @@ struct Run: ParsableCommand {
 
 struct Transforms: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "List the available transforms.")
+
+    @Option(help: "Progress on standard error: auto (a live line on a terminal, else a log line), bar, log or none.")
+    var progress: ProgressMode = .auto
+
+    @Option(help: "Seconds between progress log lines (when not on a terminal).")
+    var progressEvery: Double = 10
+
+    @Option(help: "Write one JSON line per event (started, resumed, checkpoint, interrupted, bad-row, completed, failed) to PATH, or - for standard output.")
+    var events: String?
 
     @Option(help: ArgumentHelp("Uncompressed bytes between gzip access points (for tests).", visibility: .private))
     var gzipAccessPointSpacing: Int64 = 512 << 10

@@ -36,6 +36,19 @@ package struct Checkpoint: Codable, Sendable {
     package var runs: Int
     /// Runs that ended with an interruption.
     package var interruptions: Int
+    /// Seconds the job has run, over all its runs.
+    package var elapsedSeconds: Double?
+    /// The last checkpoints' times and cursors, for the rate and ETA `pipe-run status` shows.
+    package var history: [ProgressSample]?
+}
+
+/// Where a job was at one checkpoint.
+package struct ProgressSample: Codable, Sendable {
+    /// Seconds since 1970.
+    package var time: Double
+    /// ``Cursor/inputOffset`` then (bytes of the input file, compressed for gzip).
+    package var inputOffset: Int64
+    package var rowsRead: Int64
 }
 
 /// What the job does: two runs with the same description write the same output.

@@ -59,6 +59,12 @@ public struct JobOptions: Sendable {
     /// Uncompressed bytes between remembered gzip access points (tests make it huge to see
     /// how a file without access points resumes).
     public var gzipAccessPointSpacing: Int64 = 512 << 10
+    /// How progress is shown on standard error.
+    public var progress: ProgressMode = .none
+    /// Seconds between progress lines when not on a terminal.
+    public var progressEvery: Double = 10
+    /// Where to write one JSON line per event (`-` for standard output), if anywhere.
+    public var eventsPath: String?
     /// Install SIGTERM/SIGINT/SIGHUP handlers (the command-line tool does).
     public var handleSignals = true
 

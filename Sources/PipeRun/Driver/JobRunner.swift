@@ -10,7 +10,14 @@ public final class JobRunner {
     public let options: JobOptions
     let registry: TransformRegistry
     /// Where one-line notices go (standard error in the command-line tool).
-    let notice: (String) -> Void
+    let sendNotice: (String) -> Void
+    private var progress: ProgressReporter?
+    private var events: EventLog?
+    /// When this run started, and the run time of earlier runs of the job.
+    private let runStarted = monotonicNanoseconds()
+    private var earlierSeconds = 0.0
+    private var startPosition: Int64 = 0
+    private var startOffset: Int64 = 0
 
     @exclusivity(unchecked) private var transforms: [any RowTransform] = []
     @exclusivity(unchecked) private var writer: RecordWriter!
@@ -35,11 +42,65 @@ public final class JobRunner {
                 notice: @escaping (String) -> Void = { _ in }) {
         self.options = options
         self.registry = registry
-        self.notice = notice
+        sendNotice = notice
+    }
+
+    private func notice(_ text: String) {
+        progress?.clear()
+        sendNotice(text)
+    }
+
+    /// Seconds this job has run, over all its runs.
+    private var totalSeconds: Double {
+        earlierSeconds + Double(monotonicNanoseconds() - runStarted) / 1e9
     }
 
     /// Runs the job to its end, to an interruption, or to an error (a ``PipeRunError``).
     public func run() throws -> JobOutcome {
+        if let path = options.eventsPath {
+            if path == "-" && options.outputPath == "-" {
+                throw PipeRunError(.usage, "--events - and -o - cannot both use standard output")
+            }
+            events = try EventLog(path: path)
+        }
+        do {
+            let outcome = try runJob()
+            progress?.clear()
+            return outcome
+        } catch {
+            progress?.clear()
+            if let events, !(error is OutputClosed) {
+                var event = makeEvent("failed")
+                event.reason = (error as? PipeRunError)?.message ?? "\(error)"
+                events.write(event)
+            }
+            throw error
+        }
+    }
+
+    private var lastReader: RecordReader?
+
+    private func makeEvent(_ name: String) -> EventLog.Event {
+        EventLog.Event(
+            event: name, time: isoTimestamp(), runSeconds: Double(monotonicNanoseconds() - runStarted) / 1e9,
+            offset: lastReader?.cursor ?? 0, line: lastReader?.cursorLine ?? 1, rowsRead: rowsRead,
+            rowsWritten: rowsWritten, badRows: badRows,
+            percent: percentDone)
+    }
+
+    private var percentDone: Double? {
+        let file: InputFile? = input
+        guard let file, file.isSeekable, file.size > 0 else { return nil }
+        return (Double(progressPosition) * 1000 / Double(file.size)).rounded() / 10
+    }
+
+    /// How far through the input file this run is (compressed bytes for gzip).
+    private var progressPosition: Int64 {
+        if let gzip { return gzip.compressedPosition }
+        return lastReader?.cursor ?? 0
+    }
+
+    private func runJob() throws -> JobOutcome {
         let inputFormat = options.inputFormat
         let delimiter = options.delimiter ?? inputFormat.defaultDelimiter
         let header = inputFormat == .lines ? false : options.header
@@ -78,6 +139,7 @@ public final class JobRunner {
 
         output = try OutputFile(path: options.outputPath, truncatable: outputIsFile)
         if options.handleSignals { StopSignals.install(graceSeconds: options.graceSeconds) }
+        progress = ProgressReporter(mode: options.progress, logEvery: options.progressEvery)
 
         var saved: Checkpoint? = nil
         if let store {
@@ -116,6 +178,7 @@ public final class JobRunner {
         let reader = RecordReader(source: source, format: inputFormat, delimiter: delimiter,
                                   bufferSize: min(1 << 20, options.maxRecordBytes),
                                   maxRecordBytes: options.maxRecordBytes)
+        lastReader = reader
         reader.flexible = options.flexible
 
         // Everything a resume depends on is checked before anything is modified.
@@ -227,7 +290,10 @@ public final class JobRunner {
         }
 
         checkpoint = saved
+        startOffset = reader.cursor
+        startPosition = progressPosition
         if let saved {
+            earlierSeconds = saved.elapsedSeconds ?? 0
             checkpoint!.runs = saved.runs + 1
             if saved.status == .failed { checkpoint!.input = try currentIdentity() }
             notice("resuming at row \(rowsRead), \(position(saved.cursor.offset, compressed: gzip?.compressedPosition ?? saved.cursor.offset))")
@@ -238,6 +304,7 @@ public final class JobRunner {
         if store != nil {
             try writeCheckpoint(status: .running, reader: reader)
         }
+        events?.write(makeEvent(saved == nil ? "started" : "resumed"))
 
         // The loop.
         let start = monotonicNanoseconds()
@@ -261,7 +328,11 @@ public final class JobRunner {
                 }
                 if now >= nextCheckpoint {
                     try writeCheckpoint(status: .running, reader: reader)
+                    events?.write(makeEvent("checkpoint"))
                     nextCheckpoint = monotonicNanoseconds().addingSaturating(interval)
+                }
+                if let progress, progress.isDue(now) {
+                    progress.show(snapshot(reader), now: now)
                 }
             }
             let next: RecordReader.Next
@@ -305,12 +376,15 @@ public final class JobRunner {
             try writer.flush()
             _ = try outputSink.seal()
             try quarantineWriter?.flush()
+            var event = makeEvent("interrupted")
+            event.reason = stopReason
             if store != nil {
                 try writeCheckpoint(status: .interrupted, reader: reader, reason: stopReason)
                 notice("interrupted (\(stopReason)) at row \(rowsRead), \(position(reader.cursor, compressed: checkpoint?.cursor.inputOffset ?? reader.cursor)); run the same command to resume")
             } else {
                 notice("interrupted (\(stopReason)) at row \(rowsRead); this run cannot be resumed")
             }
+            events?.write(event)
             return .interrupted
         }
 
@@ -338,7 +412,17 @@ public final class JobRunner {
         }
         var summary = "done: \(rowsRead) rows read, \(rowsWritten) written"
         if badRows > 0 { summary += ", \(badRows) bad rows " + (quarantineWriter != nil ? "quarantined" : "skipped") }
+        let seconds = totalSeconds
+        let megabytes = Double(reader.cursor) / 1e6
+        summary += "; \(String(format1: megabytes)) MB in \(duration(seconds))"
+        if let cp = checkpoint, cp.runs > 1 {
+            summary += " over \(cp.runs) runs (\(cp.interruptions) interruptions)"
+        }
+        if seconds > 0 { summary += ", \(String(format1: megabytes / seconds)) MB/s" }
         notice(summary)
+        var completed = makeEvent("completed")
+        completed.outputLength = checkpoint?.output.length
+        events?.write(completed)
         return .completed
     }
 
@@ -356,6 +440,12 @@ public final class JobRunner {
         try transforms[stage].process(row) { try push($0, stage: stage + 1) }
     }
 
+    private func snapshot(_ reader: RecordReader) -> ProgressSnapshot {
+        ProgressSnapshot(rowsRead: rowsRead, rowsWritten: rowsWritten, bytesThisRun: reader.cursor - startOffset,
+                         position: progressPosition, total: input.isSeekable ? input.size : 0,
+                         startPosition: startPosition, seconds: Double(monotonicNanoseconds() - runStarted) / 1e9)
+    }
+
     private func writeRow(strings: [String]) throws {
         let builder = RowBuilder()
         for s in strings { builder.append(s) }
@@ -364,6 +454,13 @@ public final class JobRunner {
 
     private func handleBadRecord(_ bad: MalformedRecord, reader: RecordReader, countedAsRead: Bool) throws {
         let location = "\(input.path): line \(bad.line), byte \(bad.errorOffset)"
+        if let events {
+            var event = makeEvent("bad-row")
+            event.reason = bad.reason
+            event.badLine = bad.line
+            event.badOffset = bad.offset
+            events.write(event)
+        }
         switch options.onError {
         case .fail:
             if countedAsRead { rowsRead -= 1 }
@@ -450,6 +547,14 @@ public final class JobRunner {
         cp.transformStates = try transforms.map { t in try t.saveState().map { String(decoding: $0, as: UTF8.self) } }
         cp.status = status
         cp.reason = reason
+        cp.elapsedSeconds = totalSeconds
+        var history = cp.history ?? []
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        history.append(ProgressSample(time: Double(now.tv_sec) + Double(now.tv_nsec) / 1e9, inputOffset: inputOffset,
+                                      rowsRead: rowsRead))
+        if history.count > 16 { history.removeFirst(history.count - 16) }
+        cp.history = history
         cp.pid = getpid()
         cp.updatedAt = isoTimestamp()
         if status == .interrupted { cp.interruptions += 1 }
