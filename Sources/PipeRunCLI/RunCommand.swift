@@ -10,8 +10,8 @@ struct Run: ParsableCommand {
         discussion: "Transforms:\n" + PipeRunCLI.transforms.descriptors
             .map { "  " + $0.usage.padding(toLength: 18) + $0.summary }.joined(separator: "\n"))
 
-    @Argument(help: "The input file (`-` for standard input, which cannot be resumed).")
-    var input: String
+    @Argument(help: "The input files, read in order as one input; quoted patterns such as 'logs/app-*.log.gz' are expanded and sorted naturally (app-9 before app-10). `-` is standard input, which cannot be resumed.")
+    var inputs: [String]
 
     @Option(name: .shortAndLong, help: "The output file (`-` for standard output, which cannot be resumed).")
     var output: String
@@ -65,6 +65,9 @@ struct Run: ParsableCommand {
     @Option(help: "The longest record accepted, in bytes.")
     var maxRecordSize: Int = 64 << 20
 
+    @Flag(help: "Leave out an input file that vanished or changed before its turn, instead of failing.")
+    var skipChangedInputs = false
+
     @Option(help: "Progress on standard error: auto (a live line on a terminal, else a log line), bar, log or none.")
     var progress: ProgressMode = .auto
 
@@ -78,7 +81,16 @@ struct Run: ParsableCommand {
     var gzipAccessPointSpacing: Int64 = 512 << 10
 
     func run() throws {
-        var options = JobOptions(inputPath: input, outputPath: output)
+        let files: [String]
+        do {
+            files = try InputList.expand(inputs)
+        } catch let error as PipeRunError {
+            printNotice("error: \(error.message)")
+            throw ExitCode(error.exitStatus)
+        }
+        var options = JobOptions(inputPaths: files, outputPath: output)
+        options.inputPatterns = inputs
+        options.skipChangedInputs = skipChangedInputs
         options.checkpointPath = checkpoint
         options.inputFormat = format
         options.delimiter = try delimiter.map { try parseDelimiter($0, "--delimiter") }
@@ -116,6 +128,9 @@ struct Run: ParsableCommand {
 
 struct Transforms: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "List the available transforms.")
+
+    @Flag(help: "Leave out an input file that vanished or changed before its turn, instead of failing.")
+    var skipChangedInputs = false
 
     @Option(help: "Progress on standard error: auto (a live line on a terminal, else a log line), bar, log or none.")
     var progress: ProgressMode = .auto

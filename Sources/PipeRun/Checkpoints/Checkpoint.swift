@@ -20,7 +20,10 @@ package struct Checkpoint: Codable, Sendable {
     package var pid: Int32
     package var job: JobDescription
     package var jobFingerprint: String
+    /// The input file the cursor is in.
     package var input: InputIdentity
+    /// Every input file of the job, in order, as they were when it started.
+    package var inputs: [InputIdentity]?
     /// The input's column names (from its header, or numbered).
     package var inputColumns: [String]
     package var cursor: Cursor
@@ -46,7 +49,7 @@ package struct Checkpoint: Codable, Sendable {
 package struct ProgressSample: Codable, Sendable {
     /// Seconds since 1970.
     package var time: Double
-    /// ``Cursor/inputOffset`` then (bytes of the input file, compressed for gzip).
+    /// Input bytes before the cursor then, over all input files (compressed bytes for gzip).
     package var inputOffset: Int64
     package var rowsRead: Int64
 }
@@ -65,6 +68,8 @@ package struct JobDescription: Codable, Equatable, Sendable {
     package var maxRecordBytes: Int
     /// "gzip LEVEL" when the output is compressed.
     package var outputCompression: String?
+    /// The inputs as named on the command line, when they were patterns to expand.
+    package var inputPatterns: [String]?
 
     /// The description of the job `options` ask for.
     package init(_ options: JobOptions) {
@@ -78,6 +83,7 @@ package struct JobDescription: Codable, Equatable, Sendable {
         maxRecordBytes = options.maxRecordBytes
         let compress = options.compressOutput ?? options.outputPath.hasSuffix(".gz")
         outputCompression = compress ? "gzip \(options.compressionLevel)" : nil
+        inputPatterns = options.inputPatterns
     }
 
     /// The differences from `other`, one phrase each.
@@ -96,6 +102,7 @@ package struct JobDescription: Codable, Equatable, Sendable {
               other.transforms.map { "'\($0)'" }.joined(separator: " "))
         check("--max-record-size", maxRecordBytes, other.maxRecordBytes)
         check("output compression", outputCompression ?? "none", other.outputCompression ?? "none")
+        check("inputs", (inputPatterns ?? []).joined(separator: " "), (other.inputPatterns ?? []).joined(separator: " "))
         return out
     }
 
@@ -133,6 +140,8 @@ package struct Cursor: Codable, Sendable {
     package var rowsRead: Int64
     package var rowsWritten: Int64
     package var badRows: Int64
+    /// Which input file (from 0) the cursor is in.
+    package var file: Int?
 }
 
 /// How much of an output file the checkpoint vouches for.
@@ -150,6 +159,7 @@ extension Checkpoint {
     package func validate(path: String, transforms: Int) throws {
         let limit: Int64 = 1 << 60
         let problems: [(Bool, String)] = [
+            ((cursor.file ?? 0) >= 0 && (cursor.file ?? 0) < max(inputs?.count ?? 1, 1), "cursor.file is out of range"),
             (transformStates.count == transforms, "it holds \(transformStates.count) transform states for \(transforms) transforms"),
             ((0...65536).contains(input.headLength) && Int64(input.headLength) <= max(input.size, 0), "input.headLength is out of range"),
             (input.size >= 0 && input.size < limit, "input.size is out of range"),

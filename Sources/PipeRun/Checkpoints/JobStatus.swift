@@ -45,8 +45,11 @@ public struct JobStatus: Codable, Sendable {
                 reason = "killed (the run that wrote the checkpoint, pid \(cp.pid), is gone)"
             }
         }
-        let position = cp.cursor.inputOffset
-        let size = cp.input.size
+        // Over all input files: the ones before the cursor's, then the cursor in its own.
+        let files = cp.inputs ?? [cp.input]
+        let current = min(cp.cursor.file ?? 0, max(files.count - 1, 0))
+        let position = files.prefix(current).reduce(0) { $0 + $1.size } + cp.cursor.inputOffset
+        let size = files.reduce(0) { $0 + $1.size }
         var rate: Double? = nil
         let samples = cp.history ?? []
         if samples.count >= 2, let last = samples.last {
@@ -66,7 +69,9 @@ public struct JobStatus: Codable, Sendable {
         var eta: Double? = nil
         if cp.status != .complete, let rate, rate > 0 { eta = Double(max(0, size - position)) / rate }
         return JobStatus(
-            state: state, pid: pid, reason: reason, input: cp.input.path, output: cp.output.path, checkpoint: path,
+            state: state, pid: pid, reason: reason,
+            input: files.count > 1 ? "\(cp.input.path) (input \(current + 1) of \(files.count))" : cp.input.path,
+            output: cp.output.path, checkpoint: path,
             position: position, size: size,
             percent: cp.status == .complete ? 100 : (size > 0 ? (Double(position) * 1000 / Double(size)).rounded() / 10 : nil),
             rowsRead: cp.cursor.rowsRead, rowsWritten: cp.cursor.rowsWritten, badRows: cp.cursor.badRows,

@@ -23,8 +23,17 @@ public enum ErrorPolicy: Sendable, Equatable {
 
 /// Everything that describes one job run.
 public struct JobOptions: Sendable {
-    /// The input file; `-` is standard input (not resumable).
-    public var inputPath: String
+    /// The input files, read one after the other as one input; `-` (alone) is standard input,
+    /// which is not resumable.
+    public var inputPaths: [String]
+    /// The inputs as named on the command line (patterns included), when ``inputPaths`` came
+    /// from expanding them: a resumed job then reads the files listed in its checkpoint, so that
+    /// files which appeared since (a new rotated log) do not change it.
+    public var inputPatterns: [String]?
+    /// The first input file.
+    public var inputPath: String { inputPaths.first ?? "-" }
+    /// Leave out an input that vanished or changed before its turn, instead of failing.
+    public var skipChangedInputs = false
     /// The output file; `-` is standard output (not resumable).
     public var outputPath: String
     /// The checkpoint file; by default `OUTPUT.checkpoint`.
@@ -69,7 +78,11 @@ public struct JobOptions: Sendable {
     public var handleSignals = true
 
     public init(inputPath: String, outputPath: String) {
-        self.inputPath = inputPath
+        self.init(inputPaths: [inputPath], outputPath: outputPath)
+    }
+
+    public init(inputPaths: [String], outputPath: String) {
+        self.inputPaths = inputPaths
         self.outputPath = outputPath
     }
 }

@@ -25,6 +25,14 @@ public final class JobRunner {
     private var quarantineSink: PlainSink?
     private var quarantineWriter: RecordWriter?
     private var input: InputFile!
+    /// The job's input paths, and which one is being read.
+    private var paths: [String] = []
+    private var inputIndex = 0
+    /// Every input's identity when the job started.
+    private var identities: [InputIdentity] = []
+    /// Uncompressed bytes and file bytes of the inputs finished in this run.
+    private var bytesOfEarlierInputs: Int64 = 0
+    private var filesBefore: Int64 = 0
     private var gzip: GzipByteSource?
     private var readAhead: ReadAheadSource?
     private var output: OutputFile!
@@ -90,14 +98,19 @@ public final class JobRunner {
 
     private var percentDone: Double? {
         let file: InputFile? = input
-        guard let file, file.isSeekable, file.size > 0 else { return nil }
-        return (Double(progressPosition) * 1000 / Double(file.size)).rounded() / 10
+        guard let file, file.isSeekable, totalInputSize > 0 else { return nil }
+        return (Double(progressPosition) * 1000 / Double(totalInputSize)).rounded() / 10
     }
 
-    /// How far through the input file this run is (compressed bytes for gzip).
+    /// How far through the input files this run is (compressed bytes for gzip).
     private var progressPosition: Int64 {
-        if let gzip { return gzip.compressedPosition }
-        return lastReader?.cursor ?? 0
+        if let gzip { return filesBefore + gzip.compressedPosition }
+        return filesBefore + (lastReader?.cursor ?? 0)
+    }
+
+    /// The size of all input files.
+    private var totalInputSize: Int64 {
+        identities.isEmpty ? (input.map { $0.size } ?? 0) : identities.reduce(0) { $0 + $1.size }
     }
 
     private func runJob() throws -> JobOutcome {
@@ -115,14 +128,25 @@ public final class JobRunner {
             throw PipeRunError(.usage, "the output delimiter cannot be a quote, CR or LF")
         }
 
-        input = try InputFile(path: options.inputPath)
+        paths = options.inputPaths
+        guard !paths.isEmpty else { throw PipeRunError(.usage, "no input") }
+        if paths.count > 1 && paths.contains("-") {
+            throw PipeRunError(.usage, "standard input (-) cannot be one of several inputs")
+        }
+        if Set(paths).count != paths.count {
+            throw PipeRunError(.usage, "an input is named twice: \(paths.first { p in paths.filter { $0 == p }.count > 1 }!)")
+        }
+        input = try InputFile(path: paths[0])
+        for path in paths.dropFirst() where fileKind(path) == nil {
+            throw PipeRunError(.noInput, "cannot open input \(path): \(describe(errno: ENOENT))")
+        }
         let checkpointPath = options.checkpointPath ?? CheckpointStore.defaultPath(forOutput: options.outputPath)
         var quarantinePath: String? = nil
         if case .quarantine(let path) = options.onError { quarantinePath = path }
         try refuseSharedFiles(checkpoint: checkpointPath, quarantine: quarantinePath)
 
         let outputIsFile = options.outputPath != "-" && fileKind(options.outputPath).map { $0 == S_IFREG } ?? true
-        let resumable = input.isSeekable && outputIsFile
+        let resumable = input.isSeekable && outputIsFile && paths.allSatisfy { fileKind($0) == S_IFREG }
         if !resumable {
             let what = !outputIsFile ? "output that is not a regular file" : "input that is not a regular file"
             notice("note: \(what) cannot be resumed; this run writes no checkpoint")
@@ -154,32 +178,26 @@ public final class JobRunner {
             return .alreadyComplete
         }
 
-        let shouldStop = { receivedStopSignal.load(ordering: .relaxed) != 0 }
-        let magic: [UInt8]
-        do {
-            magic = try input.sniff()
-        } catch is ReadInterrupted {
+        if let saved {
+            if options.inputPatterns != nil, saved.job.inputPatterns == options.inputPatterns, let list = saved.inputs {
+                // The file list was fixed when the job started; files that match now but did
+                // not then are not part of it.
+                paths = list.map(\.path)
+            }
+            let file = saved.cursor.file ?? 0
+            if file > 0 || paths[0] != input.path {
+                guard file < paths.count else {
+                    throw PipeRunError(.dataError, "checkpoint \(store!.path) is damaged (cursor.file is out of range); add --restart to start over")
+                }
+                inputIndex = file
+                input = try InputFile(path: paths[file])
+            }
+        }
+        guard var reader = try openReader() else {
             notice("interrupted (\(StopSignals.name(receivedStopSignal.load(ordering: .relaxed)))) before any input was read")
             return .interrupted
         }
-        let source: any ByteSource
-        if GzipByteSource.isGzip(magic) {
-            let gzip = try GzipByteSource(input, prefix: input.isSeekable ? [] : magic,
-                                          pointSpacing: options.gzipAccessPointSpacing, shouldStop: shouldStop)
-            self.gzip = gzip
-            // Decompress on a second thread, which starts at the first read (after a resume).
-            let ahead = ReadAheadSource(wrapping: gzip, shouldStop: shouldStop)
-            readAhead = ahead
-            source = ahead
-        } else {
-            source = FileByteSource(input, prefix: input.isSeekable ? [] : magic, shouldStop: shouldStop)
-        }
         defer { readAhead?.stop() }
-        let reader = RecordReader(source: source, format: inputFormat, delimiter: delimiter,
-                                  bufferSize: min(1 << 20, options.maxRecordBytes),
-                                  maxRecordBytes: options.maxRecordBytes)
-        lastReader = reader
-        reader.flexible = options.flexible
 
         // Everything a resume depends on is checked before anything is modified.
         var inputColumns: Columns? = inputFormat == .lines ? Columns(["1"]) : nil
@@ -295,7 +313,13 @@ public final class JobRunner {
         if let saved {
             earlierSeconds = saved.elapsedSeconds ?? 0
             checkpoint!.runs = saved.runs + 1
-            if saved.status == .failed { checkpoint!.input = try currentIdentity() }
+            identities = saved.inputs ?? [saved.input]
+            if saved.status == .failed {
+                checkpoint!.input = try currentIdentity()
+                if inputIndex < identities.count { identities[inputIndex] = checkpoint!.input }
+                checkpoint!.inputs = identities
+            }
+            filesBefore = identities.prefix(inputIndex).reduce(0) { $0 + $1.size }
             notice("resuming at row \(rowsRead), \(position(saved.cursor.offset, compressed: gzip?.compressedPosition ?? saved.cursor.offset))")
         }
         if store != nil, saved == nil {
@@ -343,6 +367,11 @@ public final class JobRunner {
             }
             switch next {
             case .end:
+                if inputIndex + 1 < paths.count,
+                   let following = try advanceInput(after: reader, columns: inputColumns, header: header) {
+                    reader = following
+                    continue
+                }
                 break loop
             case .record:
                 if !columnsKnown {
@@ -413,7 +442,7 @@ public final class JobRunner {
         var summary = "done: \(rowsRead) rows read, \(rowsWritten) written"
         if badRows > 0 { summary += ", \(badRows) bad rows " + (quarantineWriter != nil ? "quarantined" : "skipped") }
         let seconds = totalSeconds
-        let megabytes = Double(reader.cursor) / 1e6
+        let megabytes = Double(bytesOfEarlierInputs + reader.cursor) / 1e6
         summary += "; \(String(format1: megabytes)) MB in \(duration(seconds))"
         if let cp = checkpoint, cp.runs > 1 {
             summary += " over \(cp.runs) runs (\(cp.interruptions) interruptions)"
@@ -440,9 +469,103 @@ public final class JobRunner {
         try transforms[stage].process(row) { try push($0, stage: stage + 1) }
     }
 
+    /// Opens a reader on ``input``: gzip (decompressed on a read-ahead thread) or plain. Returns
+    /// nil when a signal interrupted the first read of a pipe.
+    private func openReader() throws -> RecordReader? {
+        let shouldStop = { receivedStopSignal.load(ordering: .relaxed) != 0 }
+        let magic: [UInt8]
+        do {
+            magic = try input.sniff()
+        } catch is ReadInterrupted {
+            return nil
+        }
+        readAhead?.stop()
+        readAhead = nil
+        gzip = nil
+        let source: any ByteSource
+        if GzipByteSource.isGzip(magic) {
+            let gzip = try GzipByteSource(input, prefix: input.isSeekable ? [] : magic,
+                                          pointSpacing: options.gzipAccessPointSpacing, shouldStop: shouldStop)
+            self.gzip = gzip
+            // Decompress on a second thread, which starts at the first read (after a resume).
+            let ahead = ReadAheadSource(wrapping: gzip, shouldStop: shouldStop)
+            readAhead = ahead
+            source = ahead
+        } else {
+            source = FileByteSource(input, prefix: input.isSeekable ? [] : magic, shouldStop: shouldStop)
+        }
+        let reader = RecordReader(source: source, format: options.inputFormat,
+                                  delimiter: options.delimiter ?? options.inputFormat.defaultDelimiter,
+                                  bufferSize: min(1 << 20, options.maxRecordBytes),
+                                  maxRecordBytes: options.maxRecordBytes)
+        reader.flexible = options.flexible
+        lastReader = reader
+        return reader
+    }
+
+    /// Moves on to the next input file that is as it was when the job started (or leaves out
+    /// the ones that changed, with --skip-changed-inputs), checks its header, and returns its
+    /// reader; nil when there is none left.
+    private func advanceInput(after reader: RecordReader, columns: Columns?, header: Bool) throws -> RecordReader? {
+        bytesOfEarlierInputs += reader.cursor
+        filesBefore += input.size
+        readAhead?.stop()
+        while inputIndex + 1 < paths.count {
+            inputIndex += 1
+            let path = paths[inputIndex]
+            var problem: String? = nil
+            var file: InputFile? = nil
+            do {
+                file = try InputFile(path: path)
+            } catch let error as PipeRunError {
+                problem = error.message
+            }
+            if let file, inputIndex < identities.count {
+                let was = identities[inputIndex]
+                let st = file.status
+                var changes: [String] = []
+                if UInt64(st.st_dev) != was.device || UInt64(st.st_ino) != was.inode { changes.append("it was replaced by another file") }
+                if Int64(st.st_size) != was.size { changes.append("its size was \(was.size) bytes, now \(st.st_size)") }
+                if modifiedNanoseconds(st) != was.modifiedNanoseconds { changes.append("it was modified") }
+                if changes.isEmpty, ContentHash.hex(try file.read(at: 0, count: was.headLength)) != was.headHash {
+                    changes.append("its first \(was.headLength) bytes differ")
+                }
+                if !changes.isEmpty { problem = "input \(path) changed since the job started: " + changes.joined(separator: "; ") }
+            }
+            if let problem {
+                if options.skipChangedInputs {
+                    notice("skipping: \(problem)")
+                    continue
+                }
+                throw PipeRunError(.dataError, "\(problem); rerun with --skip-changed-inputs to leave it out, or --restart")
+            }
+            input = file
+            checkpoint?.input = identities[inputIndex]
+            guard let next = try openReader() else { return nil }
+            next.expectedFields = reader.expectedFields
+            if header {
+                switch try next.next() {
+                case .record:
+                    let row = next.row
+                    let names = (0..<row.count).map { row[$0].string }
+                    if let columns, names != columns.names {
+                        throw PipeRunError(.dataError, "\(path): line 1: its header (\(names.joined(separator: ","))) differs from the first input's (\(columns.names.joined(separator: ",")))")
+                    }
+                case .malformed(let bad):
+                    throw PipeRunError(.dataError, "\(path): line \(bad.line), byte \(bad.errorOffset): malformed header: \(bad.reason): \(bad.excerpt)")
+                case .end:
+                    break
+                }
+            }
+            return next
+        }
+        return nil
+    }
+
     private func snapshot(_ reader: RecordReader) -> ProgressSnapshot {
-        ProgressSnapshot(rowsRead: rowsRead, rowsWritten: rowsWritten, bytesThisRun: reader.cursor - startOffset,
-                         position: progressPosition, total: input.isSeekable ? input.size : 0,
+        ProgressSnapshot(rowsRead: rowsRead, rowsWritten: rowsWritten,
+                         bytesThisRun: bytesOfEarlierInputs + reader.cursor - startOffset,
+                         position: progressPosition, total: input.isSeekable ? totalInputSize : 0,
                          startPosition: startPosition, seconds: Double(monotonicNanoseconds() - runStarted) / 1e9)
     }
 
@@ -493,6 +616,10 @@ public final class JobRunner {
     // MARK: Checkpoints
 
     private func currentIdentity() throws -> InputIdentity {
+        try identityOf(input)
+    }
+
+    private func identityOf(_ input: InputFile) throws -> InputIdentity {
         let head = try input.read(at: 0, count: 64 << 10)
         let st = input.status
         return InputIdentity(
@@ -502,12 +629,16 @@ public final class JobRunner {
 
     private func freshCheckpoint(columns: [String]) throws -> Checkpoint {
         let identity = try currentIdentity()
+        identities = [identity]
+        for path in paths.dropFirst() {
+            identities.append(try identityOf(InputFile(path: path)))
+        }
         let now = isoTimestamp()
         return Checkpoint(
             status: .running, reason: nil, pid: getpid(), job: job, jobFingerprint: job.fingerprint, input: identity,
-            inputColumns: columns,
+            inputs: identities, inputColumns: columns,
             cursor: Cursor(offset: 0, line: 1, inputOffset: 0, beforeHash: ContentHash.hex([]), beforeLength: 0, rowsRead: 0,
-                           rowsWritten: 0, badRows: 0),
+                           rowsWritten: 0, badRows: 0, file: 0),
             gzip: nil,
             output: OutputState(path: output.path, length: 0, tailHash: ContentHash.hex([]), tailLength: 0),
             quarantine: nil, transformStates: transforms.map { _ in nil }, createdAt: now, updatedAt: now,
@@ -532,6 +663,7 @@ public final class JobRunner {
         }
         let offset = position?.offset ?? reader.cursor
         var inputOffset = offset
+        cp.gzip = nil
         if let gzip {
             guard let point = gzip.accessPoint(atOrBefore: offset) else { return }
             cp.gzip = point
@@ -542,7 +674,7 @@ public final class JobRunner {
         let before = try input.read(at: max(0, inputOffset - 65536), count: Int(min(inputOffset, 65536)))
         cp.cursor = Cursor(offset: offset, line: position?.line ?? reader.cursorLine, inputOffset: inputOffset,
                            beforeHash: ContentHash.hex(before), beforeLength: before.count,
-                           rowsRead: rowsRead, rowsWritten: rowsWritten, badRows: badRows)
+                           rowsRead: rowsRead, rowsWritten: rowsWritten, badRows: badRows, file: inputIndex)
         cp.output = try outputState(output, length: outputLength)
         cp.transformStates = try transforms.map { t in try t.saveState().map { String(decoding: $0, as: UTF8.self) } }
         cp.status = status
@@ -551,7 +683,7 @@ public final class JobRunner {
         var history = cp.history ?? []
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
-        history.append(ProgressSample(time: Double(now.tv_sec) + Double(now.tv_nsec) / 1e9, inputOffset: inputOffset,
+        history.append(ProgressSample(time: Double(now.tv_sec) + Double(now.tv_nsec) / 1e9, inputOffset: filesBefore + inputOffset,
                                       rowsRead: rowsRead))
         if history.count > 16 { history.removeFirst(history.count - 16) }
         cp.history = history
@@ -567,12 +699,19 @@ public final class JobRunner {
         return OutputState(path: file.path, length: length, tailHash: ContentHash.hex(tail), tailLength: tail.count)
     }
 
-    /// "byte B of S (P%)", or for gzip "byte B (compressed byte C of S, P%)".
+    /// "byte B of S (P%)", or for gzip "byte B (compressed byte C of S, P%)"; with several
+    /// inputs, which one.
     private func position(_ offset: Int64, compressed: Int64) -> String {
+        var text: String
         if gzip != nil {
-            return "byte \(offset) (compressed byte \(compressed) of \(input.size), \(percent(compressed))%)"
+            text = "byte \(offset) (compressed byte \(compressed) of \(input.size), \(percent(compressed))%)"
+        } else {
+            text = "byte \(offset) of \(input.size) (\(percent(offset))%)"
         }
-        return "byte \(offset) of \(input.size) (\(percent(offset))%)"
+        if paths.count > 1 {
+            text += " of \(input.path) (input \(inputIndex + 1) of \(paths.count))"
+        }
+        return text
     }
 
     private func percent(_ offset: Int64) -> String {
@@ -621,8 +760,10 @@ public final class JobRunner {
         if !differences.isEmpty {
             throw PipeRunError(.usage, "the checkpoint \(store!.path) belongs to a different job: \(differences.joined(separator: "; ")); run the original command to resume it, or add --restart to start this one over")
         }
-        if saved.input.path != input.path {
-            throw PipeRunError(.usage, "the checkpoint \(store!.path) belongs to a job on input \(saved.input.path), not \(input.path); add --restart to start over")
+        let savedPaths = saved.inputs?.map(\.path) ?? [saved.input.path]
+        // With patterns, the checkpoint's file list is the job's (checked with the patterns above).
+        if job.inputPatterns == nil && savedPaths != paths {
+            throw PipeRunError(.usage, "the checkpoint \(store!.path) belongs to a job on \(savedPaths.joined(separator: " ")), not \(paths.joined(separator: " ")); add --restart to start over")
         }
     }
 

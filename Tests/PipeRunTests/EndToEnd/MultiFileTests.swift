@@ -1,0 +1,111 @@
+import Foundation
+@testable import PipeRun
+import Testing
+
+/// End-to-end: many input files (plain and gzip, from a pattern) as one job.
+@Suite(.serialized) struct MultiFileTests {
+    @Test func naturalOrder() {
+        let names = ["app-10.log.gz", "app-9.log.gz", "app-1.log", "app-100.log", "app-09.log", "app-2b.log", "app-2a.log"]
+        #expect(names.sorted(by: InputList.naturallyBefore)
+            == ["app-1.log", "app-2a.log", "app-2b.log", "app-9.log.gz", "app-09.log", "app-10.log.gz", "app-100.log"])
+    }
+
+    /// Writes 12 daily files, odd ones gzipped, and the same rows as one plain file.
+    func makeFiles(_ scratch: Scratch) throws {
+        try FileManager.default.createDirectory(at: scratch.file("logs"), withIntermediateDirectories: true)
+        var all = Orders.header + "\n"
+        for day in 1...12 {
+            let text = Orders.csv(rows: 1500, seed: UInt64(day))
+            all += text.drop { $0 != "\n" }.dropFirst()
+            try scratch.write("logs/orders-\(day).csv", text)
+            if day % 2 == 1 {
+                #expect(try shell("gzip -6 logs/orders-\(day).csv && mv logs/orders-\(day).csv.gz logs/orders-\(day).csv", in: scratch.url) == 0)
+            }
+        }
+        try scratch.write("all.csv", all)
+    }
+
+    @Test func killedMultiFileJobGivesTheUninterruptedOutput() throws {
+        let scratch = try Scratch()
+        try makeFiles(scratch)
+        let job = ["-t", "filter:status=refunded", "-t", "select:id,city,note"]
+        #expect(try Tool.run(["run", "all.csv", "-o", "ref.csv"] + job, in: scratch.url).status == 0)
+        let args = ["run", "logs/orders-*.csv", "-o", "out.csv", "--checkpoint-every", "0.01", "-t", "delay:0.02"] + job
+        var rng = SplitMix(seed: 77)
+        var files = Set<Int>()
+        var kills = 0
+        while true {
+            let running = try Tool.start(args, in: scratch.url)
+            if kills < 14 {
+                usleep(UInt32(80_000 + Int(rng.next() % 250_000)))
+                if running.isRunning {
+                    running.signal(SIGKILL)
+                    _ = running.wait()
+                    kills += 1
+                    if let text = try? scratch.text("out.csv.checkpoint"),
+                       let file = text.firstMatch(of: #/"file" : (\d+)/#).flatMap({ Int($0.1) }) {
+                        files.insert(file)
+                    }
+                    continue
+                }
+            }
+            let r = running.wait()
+            #expect(r.status == 0, "\(r.stderr)")
+            break
+        }
+        #expect(kills >= 8)
+        #expect(files.count >= 4, "checkpoints in files \(files.sorted())")
+        #expect(try scratch.read("out.csv") == scratch.read("ref.csv"))
+        let status = try Tool.run(["status", "out.csv"], in: scratch.url)
+        #expect(status.stdout.contains("(input 12 of 12)"), "\(status.stdout)")
+    }
+
+    @Test func theFileListIsFixedWhenTheJobStarts() throws {
+        let scratch = try Scratch()
+        try makeFiles(scratch)
+        let args = ["run", "logs/orders-*.csv", "-o", "out.csv", "-t", "delay:0.05"]
+        let first = try Tool.run(args + ["--max-runtime", "0.3"], in: scratch.url)
+        #expect(first.status == 75)
+        #expect(first.stderr.contains(#/\(input \d+ of 12\)/#), "\(first.stderr)")
+        // A new file that matches the pattern is not part of the running job.
+        try scratch.write("logs/orders-13.csv", Orders.csv(rows: 10, seed: 13))
+        let rest = try Tool.run(args, in: scratch.url)
+        #expect(rest.status == 0, "\(rest.stderr)")
+        #expect(rest.stderr.contains("18000 rows read"), "\(rest.stderr)")
+        #expect(try scratch.read("out.csv") == Data((try scratch.text("all.csv")).utf8))
+    }
+
+    @Test func aFileThatChangedBeforeItsTurnIsReportedOrSkipped() throws {
+        let scratch = try Scratch()
+        try makeFiles(scratch)
+        let args = ["run", "logs/orders-*.csv", "-o", "out.csv", "-t", "delay:0.05"]
+        #expect(try Tool.run(args + ["--max-runtime", "0.3"], in: scratch.url).status == 75)
+        try FileManager.default.removeItem(at: scratch.file("logs/orders-10.csv"))
+        try scratch.write("logs/orders-11.csv", "changed\n")
+        let refused = try Tool.run(args, in: scratch.url)
+        #expect(refused.status == 65)
+        #expect(refused.stderr.contains("logs/orders-10.csv"), "\(refused.stderr)")
+        #expect(refused.stderr.contains("--skip-changed-inputs"))
+        let skipped = try Tool.run(args + ["--skip-changed-inputs"], in: scratch.url)
+        #expect(skipped.status == 0, "\(skipped.stderr)")
+        #expect(skipped.stderr.contains("skipping: cannot open input logs/orders-10.csv"), "\(skipped.stderr)")
+        #expect(skipped.stderr.contains("skipping: input logs/orders-11.csv changed since the job started"), "\(skipped.stderr)")
+        #expect(skipped.stderr.contains("15000 rows read"), "\(skipped.stderr)")
+    }
+
+    @Test func headersMustAgree() throws {
+        let scratch = try Scratch()
+        try scratch.write("a.csv", "id,name\n1,x\n")
+        try scratch.write("b.csv", "id,nom\n2,y\n")
+        let r = try Tool.run(["run", "a.csv", "b.csv", "-o", "out.csv"], in: scratch.url)
+        #expect(r.status == 65)
+        #expect(r.stderr.contains("b.csv: line 1: its header (id,nom) differs from the first input's (id,name)"), "\(r.stderr)")
+        try scratch.write("c.csv", "id,name\n3,z\n")
+        let ok = try Tool.run(["run", "a.csv", "c.csv", "-o", "ok.csv"], in: scratch.url)
+        #expect(ok.status == 0)
+        #expect(try scratch.text("ok.csv") == "id,name\n1,x\n3,z\n")
+        let none = try Tool.run(["run", "nothing-*.csv", "-o", "n.csv"], in: scratch.url)
+        #expect(none.status == 66)
+        #expect(none.stderr.contains("no file matches nothing-*.csv"))
+    }
+}
