@@ -3,9 +3,11 @@
 package enum ContentHash {
     package static func hex(_ bytes: [UInt8]) -> String {
         var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for b in bytes {
-            h ^= UInt64(b)
-            h = h &* 0x100_0000_01b3
+        bytes.withUnsafeBufferPointer { buffer in
+            for b in buffer {
+                h ^= UInt64(b)
+                h = h &* 0x100_0000_01b3
+            }
         }
         let digits = String(h, radix: 16)
         return String(repeating: "0", count: 16 - digits.count) + digits

@@ -1,0 +1,44 @@
+import Foundation
+import Testing
+
+/// A performance regression check that does not depend on wall time: the built binary, run
+/// under valgrind, must not allocate per row. (Allocation counts are exact and do not care how
+/// busy the machine is; a per-row allocation would add one allocation or more per row.)
+@Suite struct AllocationTests {
+    static let valgrind = haveCommand("valgrind")
+
+    /// The number of heap allocations valgrind counts for `pipe-run ARGS`.
+    func allocations(_ args: [String], in scratch: Scratch) throws -> Int {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["valgrind", "--tool=memcheck", "--leak-check=no", Tool.path] + args
+        p.currentDirectoryURL = scratch.url
+        let err = Pipe()
+        p.standardError = err
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0, "\(text.suffix(1000))")
+        guard let match = text.firstMatch(of: #/total heap usage: ([\d,]+) allocs/#) else {
+            Issue.record("no heap summary from valgrind:\n\(text.suffix(1000))")
+            return 0
+        }
+        return Int(match.1.replacingOccurrences(of: ",", with: ""))!
+    }
+
+    @Test(.enabled(if: valgrind, "needs valgrind (Debian package valgrind)"),
+          arguments: [["-t", "filter:status=refunded", "-t", "select:id,city,amount,note"], [], ["-t", "count-by:status"],
+                      ["-t", "filter:note~line", "-t", "drop:note"]])
+    func noAllocationPerRow(_ job: [String]) throws {
+        let scratch = try Scratch()
+        // Both larger than the 2 x 64 KiB the checkpoint hashes, which are read once.
+        try scratch.write("small.csv", Orders.csv(rows: 5000, seed: 3))
+        try scratch.write("large.csv", Orders.csv(rows: 45_000, seed: 3))
+        let common = ["--checkpoint-every", "0", "--progress", "none"] + job
+        let small = try allocations(["run", "small.csv", "-o", "small.out"] + common, in: scratch)
+        let large = try allocations(["run", "large.csv", "-o", "large.out"] + common, in: scratch)
+        // 40,000 more rows: well under one allocation per 4 rows (start-up varies by a few thousand).
+        #expect(large - small < 10_000, "\(job): \(small) allocations for 5,000 rows, \(large) for 45,000")
+    }
+}
