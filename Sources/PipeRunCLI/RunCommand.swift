@@ -129,21 +129,6 @@ struct Run: ParsableCommand {
 struct Transforms: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "List the available transforms.")
 
-    @Flag(help: "Leave out an input file that vanished or changed before its turn, instead of failing.")
-    var skipChangedInputs = false
-
-    @Option(help: "Progress on standard error: auto (a live line on a terminal, else a log line), bar, log or none.")
-    var progress: ProgressMode = .auto
-
-    @Option(help: "Seconds between progress log lines (when not on a terminal).")
-    var progressEvery: Double = 10
-
-    @Option(help: "Write one JSON line per event (started, resumed, checkpoint, interrupted, bad-row, completed, failed) to PATH, or - for standard output.")
-    var events: String?
-
-    @Option(help: ArgumentHelp("Uncompressed bytes between gzip access points (for tests).", visibility: .private))
-    var gzipAccessPointSpacing: Int64 = 512 << 10
-
     func run() throws {
         let registry = PipeRunCLI.transforms
         let width = registry.descriptors.map(\.usage.count).max() ?? 0

@@ -344,6 +344,19 @@ package final class RecordReader {
         (x &- 0x0101_0101_0101_0101) & ~x & 0x8080_8080_8080_8080
     }
 
+    /// The record's `nf` fields end at the CR at `p`: CRLF, or a lone CR (both a line end).
+    @inline(__always)
+    private func endAtCR(_ p: Int, fields nf: Int, newlines: Int64) -> Step {
+        sawQuoteOrCR = true
+        if p + 1 < end {
+            fieldCount = nf
+            return .done(end: buf[p + 1] == 10 ? p + 2 : p + 1, newlines: newlines + 1)
+        }
+        if !eof { return .needMore }
+        fieldCount = nf
+        return .done(end: p + 1, newlines: newlines + 1)
+    }
+
     /// One RFC 4180 record starting at `start`.
     private func parseCSVRecord(_ start: Int) -> Step {
         let b = buf
@@ -409,16 +422,7 @@ package final class RecordReader {
                     fieldCount = nf
                     return .done(end: p + 1, newlines: newlines + 1)
                 }
-                if c == 13 {
-                    sawQuoteOrCR = true
-                    if p + 1 < e {
-                        fieldCount = nf
-                        return b[p + 1] == 10 ? .done(end: p + 2, newlines: newlines + 1) : .done(end: p + 1, newlines: newlines + 1)
-                    }
-                    if !eof { return .needMore }
-                    fieldCount = nf
-                    return .done(end: p + 1, newlines: newlines)
-                }
+                if c == 13 { return endAtCR(p, fields: nf, newlines: newlines) }
                 return .bad("unexpected character after a closing quote", at: p)
             }
             // An unquoted field: stop at the delimiter, a line end, or a quote.
@@ -449,16 +453,7 @@ package final class RecordReader {
                 fieldCount = nf
                 return .done(end: p + 1, newlines: newlines + 1)
             }
-            if c == 13 {
-                sawQuoteOrCR = true
-                if p + 1 < e {
-                    fieldCount = nf
-                    return b[p + 1] == 10 ? .done(end: p + 2, newlines: newlines + 1) : .done(end: p + 1, newlines: newlines + 1)
-                }
-                if !eof { return .needMore }
-                fieldCount = nf
-                return .done(end: p + 1, newlines: newlines + 1)
-            }
+            if c == 13 { return endAtCR(p, fields: nf, newlines: newlines) }
             return .bad("a quote inside an unquoted field", at: p)
         }
     }

@@ -34,7 +34,7 @@ public final class CountByTransform: StatefulRowTransform {
         set {
             stored = newValue
             slots = [:]
-            for (i, key) in newValue.keys.enumerated() { slots[Self.joined(key.map(\.bytes))] = i }
+            for (i, key) in newValue.keys.enumerated() { slots[RowKey.make(key.map(\.bytes))] = i }
         }
     }
     private var stored = State()
@@ -61,28 +61,8 @@ public final class CountByTransform: StatefulRowTransform {
         state = decoded
     }
 
-    /// One key for several values: each value's length, then its bytes, so no two keys collide.
-    private static func joined(_ parts: [[UInt8]]) -> [UInt8] {
-        if parts.count == 1 { return parts[0] }
-        var out: [UInt8] = []
-        for part in parts {
-            withUnsafeBytes(of: UInt32(part.count).littleEndian) { out.append(contentsOf: $0) }
-            out.append(contentsOf: part)
-        }
-        return out
-    }
-
     public func process(_ row: Row, emit: (Row) throws -> Void) throws {
-        scratch.removeAll(keepingCapacity: true)
-        if indices.count == 1 {
-            scratch.append(contentsOf: row[indices[0]].bytes)
-        } else {
-            for i in indices {
-                let f = row[i]
-                withUnsafeBytes(of: UInt32(f.count).littleEndian) { scratch.append(contentsOf: $0) }
-                scratch.append(contentsOf: f.bytes)
-            }
-        }
+        RowKey.make(row, indices, into: &scratch)
         if let slot = slots[scratch] {
             stored.counts[slot] &+= 1
         } else {

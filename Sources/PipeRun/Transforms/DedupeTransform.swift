@@ -22,7 +22,7 @@ public final class DedupeTransform: StatefulRowTransform {
         get { stored }
         set {
             stored = newValue
-            keys = Set(newValue.seen.map { Self.key($0.map(\.bytes)) })
+            keys = Set(newValue.seen.map { RowKey.make($0.map(\.bytes)) })
         }
     }
 
@@ -35,23 +35,8 @@ public final class DedupeTransform: StatefulRowTransform {
         return input
     }
 
-    /// Each value's length, then its bytes: no two different keys collide.
-    static func key(_ parts: [[UInt8]]) -> [UInt8] {
-        var out: [UInt8] = []
-        for part in parts {
-            withUnsafeBytes(of: UInt32(part.count).littleEndian) { out.append(contentsOf: $0) }
-            out.append(contentsOf: part)
-        }
-        return out
-    }
-
     public func process(_ row: Row, emit: (Row) throws -> Void) throws {
-        scratch.removeAll(keepingCapacity: true)
-        for i in indices {
-            let f = row[i]
-            withUnsafeBytes(of: UInt32(f.count).littleEndian) { scratch.append(contentsOf: $0) }
-            scratch.append(contentsOf: f.bytes)
-        }
+        RowKey.make(row, indices, into: &scratch)
         guard keys.insert(scratch).inserted else { return }
         stored.seen.append(indices.map { ExactBytes(Array(row[$0].bytes)) })
         try emit(row)
