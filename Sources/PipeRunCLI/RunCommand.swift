@@ -118,8 +118,12 @@ struct Run: ParsableCommand {
         guard (1...9).contains(compressLevel) else { throw ValidationError("--compress-level takes 1 to 9") }
         try runJob {
             options.onError = try ErrorPolicy(parsing: onError)
-            guard checkpointEvery >= 0, grace > 0, (maxRuntime ?? 1) >= 0, maxRecordSize > 0 else {
-                throw PipeRunError(.usage, "--checkpoint-every, --grace, --max-runtime and --max-record-size must be positive")
+            guard checkpointEvery >= 0, grace > 0, (maxRuntime ?? 1) >= 0, progressEvery > 0,
+                  !checkpointEvery.isNaN, !grace.isNaN, !(maxRuntime ?? 1).isNaN else {
+                throw PipeRunError(.usage, "--checkpoint-every, --grace, --max-runtime and --progress-every must be positive numbers")
+            }
+            guard maxRecordSize >= 1024 else {
+                throw PipeRunError(.usage, "--max-record-size must be at least 1024 bytes")
             }
             return try JobRunner(options: options, registry: PipeRunCLI.transforms, notice: printNotice).run()
         }

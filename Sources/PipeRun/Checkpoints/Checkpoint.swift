@@ -142,6 +142,8 @@ package struct Cursor: Codable, Sendable {
     package var badRows: Int64
     /// Which input file (from 0) the cursor is in.
     package var file: Int?
+    /// Uncompressed bytes of the input files before that one.
+    package var bytesBefore: Int64?
 }
 
 /// How much of an output file the checkpoint vouches for.

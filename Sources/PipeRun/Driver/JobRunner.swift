@@ -30,8 +30,10 @@ public final class JobRunner {
     private var inputIndex = 0
     /// Every input's identity when the job started.
     private var identities: [InputIdentity] = []
-    /// Uncompressed bytes and file bytes of the inputs finished in this run.
+    /// Uncompressed bytes of the input files finished (over all runs), and of the part of the
+    /// input read before this run started.
     private var bytesOfEarlierInputs: Int64 = 0
+    private var bytesBeforeThisRun: Int64 = 0
     private var filesBefore: Int64 = 0
     private var gzip: GzipByteSource?
     private var readAhead: ReadAheadSource?
@@ -45,6 +47,8 @@ public final class JobRunner {
     @exclusivity(unchecked) private var badRows: Int64 = 0
     /// Whether the transforms have been started (without a header, at the first record).
     @exclusivity(unchecked) private var columnsKnown = false
+    /// Set when a transform ended the job while rows were being flushed for a checkpoint.
+    private var endOfJobRequested = false
 
     public init(options: JobOptions, registry: TransformRegistry = .builtIn,
                 notice: @escaping (String) -> Void = { _ in }) {
@@ -77,12 +81,19 @@ public final class JobRunner {
             return outcome
         } catch {
             progress?.clear()
-            if let events, !(error is OutputClosed) {
+            // Every failure leaves as a PipeRunError, with a documented exit status.
+            let failure: any Error
+            switch error {
+            case is PipeRunError, is OutputClosed: failure = error
+            case let fatal as FatalTransformError: failure = PipeRunError(.dataError, fatal.message)
+            default: failure = PipeRunError(.dataError, "\(error)")
+            }
+            if let events, let failure = failure as? PipeRunError {
                 var event = makeEvent("failed")
-                event.reason = (error as? PipeRunError)?.message ?? "\(error)"
+                event.reason = failure.message
                 events.write(event)
             }
-            throw error
+            throw failure
         }
     }
 
@@ -303,11 +314,13 @@ public final class JobRunner {
             }
         }
         // The output has a header when the input has one, and when log lines become columns.
-        if saved == nil, header || inputFormat == .lines, columnsKnown, outputFormat != .lines {
+        if saved == nil, header || inputFormat == .lines, columnsKnown, outputFormat != .lines, !outputColumns.names.isEmpty {
             try writeRow(strings: outputColumns.names)
         }
 
         checkpoint = saved
+        bytesOfEarlierInputs = saved?.cursor.bytesBefore ?? 0
+        bytesBeforeThisRun = bytesOfEarlierInputs + reader.cursor
         startOffset = reader.cursor
         startPosition = progressPosition
         if let saved {
@@ -354,6 +367,7 @@ public final class JobRunner {
                     try writeCheckpoint(status: .running, reader: reader)
                     events?.write(makeEvent("checkpoint"))
                     nextCheckpoint = monotonicNanoseconds().addingSaturating(interval)
+                    if endOfJobRequested { break loop }
                 }
                 if let progress, progress.isDue(now) {
                     progress.show(snapshot(reader), now: now)
@@ -507,9 +521,16 @@ public final class JobRunner {
     /// the ones that changed, with --skip-changed-inputs), checks its header, and returns its
     /// reader; nil when there is none left.
     private func advanceInput(after reader: RecordReader, columns: Columns?, header: Bool) throws -> RecordReader? {
+        let lastRead = (index: inputIndex, filesBefore: filesBefore, bytes: bytesOfEarlierInputs)
         bytesOfEarlierInputs += reader.cursor
         filesBefore += input.size
         readAhead?.stop()
+        defer {
+            // Every remaining input was left out: the cursor stays at the end of the last one read.
+            if input.path != paths[inputIndex] {
+                (inputIndex, filesBefore, bytesOfEarlierInputs) = lastRead
+            }
+        }
         while inputIndex + 1 < paths.count {
             inputIndex += 1
             let path = paths[inputIndex]
@@ -564,7 +585,7 @@ public final class JobRunner {
 
     private func snapshot(_ reader: RecordReader) -> ProgressSnapshot {
         ProgressSnapshot(rowsRead: rowsRead, rowsWritten: rowsWritten,
-                         bytesThisRun: bytesOfEarlierInputs + reader.cursor - startOffset,
+                         bytesThisRun: bytesOfEarlierInputs + reader.cursor - bytesBeforeThisRun,
                          position: progressPosition, total: input.isSeekable ? totalInputSize : 0,
                          startPosition: startPosition, seconds: Double(monotonicNanoseconds() - runStarted) / 1e9)
     }
@@ -650,7 +671,12 @@ public final class JobRunner {
                                  at position: (offset: Int64, line: Int64)? = nil) throws {
         guard let store, var cp = checkpoint else { return }
         for stage in transforms.indices {
-            try transforms[stage].willCheckpoint { try push($0, stage: stage + 1) }
+            do {
+                try transforms[stage].willCheckpoint { try push($0, stage: stage + 1) }
+            } catch is EndOfJob {
+                // A later transform (head:N) has all it wants: the job ends after this checkpoint.
+                endOfJobRequested = true
+            }
         }
         try writer.flush()
         let outputLength = try outputSink.seal()
@@ -674,7 +700,8 @@ public final class JobRunner {
         let before = try input.read(at: max(0, inputOffset - 65536), count: Int(min(inputOffset, 65536)))
         cp.cursor = Cursor(offset: offset, line: position?.line ?? reader.cursorLine, inputOffset: inputOffset,
                            beforeHash: ContentHash.hex(before), beforeLength: before.count,
-                           rowsRead: rowsRead, rowsWritten: rowsWritten, badRows: badRows, file: inputIndex)
+                           rowsRead: rowsRead, rowsWritten: rowsWritten, badRows: badRows, file: inputIndex,
+                           bytesBefore: bytesOfEarlierInputs)
         cp.output = try outputState(output, length: outputLength)
         cp.transformStates = try transforms.map { t in try t.saveState().map { String(decoding: $0, as: UTF8.self) } }
         cp.status = status

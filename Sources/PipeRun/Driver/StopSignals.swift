@@ -7,6 +7,11 @@ import Synchronization
 package let receivedStopSignal = Atomic<Int32>(0)
 private let stopSignalCount = Atomic<Int>(0)
 private let graceSecondsSetting = Atomic<UInt32>(25)
+/// Process groups of helper children (exec: transforms), ended when pipe-run exits at once.
+private let childGroup0 = Atomic<Int32>(0)
+private let childGroup1 = Atomic<Int32>(0)
+private let childGroup2 = Atomic<Int32>(0)
+private let childGroup3 = Atomic<Int32>(0)
 
 /// The signal handlers that make a job stop at the next row boundary.
 ///
@@ -21,6 +26,10 @@ package enum StopSignals {
         // Touch the globals now: their lazy initialisation must not happen inside a handler.
         _ = receivedStopSignal.load(ordering: .relaxed)
         _ = stopSignalCount.load(ordering: .relaxed)
+        _ = childGroup0.load(ordering: .relaxed)
+        _ = childGroup1.load(ordering: .relaxed)
+        _ = childGroup2.load(ordering: .relaxed)
+        _ = childGroup3.load(ordering: .relaxed)
         graceSecondsSetting.store(UInt32(max(1, min(grace.rounded(.up), 1e6))), ordering: .relaxed)
 
         setHandler(SIGTERM, handleStop)
@@ -35,6 +44,22 @@ package enum StopSignals {
         // A closed pipe on stdout becomes EPIPE (a clean stop); a file-size limit becomes EFBIG.
         signal(SIGPIPE, SIG_IGN)
         signal(SIGXFSZ, SIG_IGN)
+    }
+
+    /// Remembers a child's process group, so that an immediate exit (second signal, grace
+    /// deadline) does not leave it running.
+    package static func registerChildGroup(_ pgid: Int32) {
+        _ = childGroup0.compareExchange(expected: 0, desired: pgid, ordering: .relaxed).exchanged
+            || childGroup1.compareExchange(expected: 0, desired: pgid, ordering: .relaxed).exchanged
+            || childGroup2.compareExchange(expected: 0, desired: pgid, ordering: .relaxed).exchanged
+            || childGroup3.compareExchange(expected: 0, desired: pgid, ordering: .relaxed).exchanged
+    }
+
+    package static func unregisterChildGroup(_ pgid: Int32) {
+        _ = childGroup0.compareExchange(expected: pgid, desired: 0, ordering: .relaxed)
+        _ = childGroup1.compareExchange(expected: pgid, desired: 0, ordering: .relaxed)
+        _ = childGroup2.compareExchange(expected: pgid, desired: 0, ordering: .relaxed)
+        _ = childGroup3.compareExchange(expected: pgid, desired: 0, ordering: .relaxed)
     }
 
     /// The name of a signal number, e.g. `SIGTERM`.
@@ -60,6 +85,17 @@ package enum StopSignals {
     }
 }
 
+/// Sends SIGTERM to the registered children's process groups (async-signal-safe).
+private func endChildren() {
+    // No array here: a signal handler must not allocate.
+    let g0 = childGroup0.load(ordering: .relaxed), g1 = childGroup1.load(ordering: .relaxed)
+    let g2 = childGroup2.load(ordering: .relaxed), g3 = childGroup3.load(ordering: .relaxed)
+    if g0 > 0 { kill(-g0, SIGTERM) }
+    if g1 > 0 { kill(-g1, SIGTERM) }
+    if g2 > 0 { kill(-g2, SIGTERM) }
+    if g3 > 0 { kill(-g3, SIGTERM) }
+}
+
 private func writeToStandardError(_ message: StaticString) {
     _ = write(2, message.utf8Start, message.utf8CodeUnitCount)
 }
@@ -71,11 +107,13 @@ private func handleStop(_ signal: Int32) {
         alarm(graceSecondsSetting.load(ordering: .relaxed))
     } else {
         writeToStandardError("pipe-run: second signal: exiting now; the last checkpoint stays valid, run the same command to resume\n")
+        endChildren()
         _exit(75)
     }
 }
 
 private func handleDeadline(_ signal: Int32) {
     writeToStandardError("pipe-run: grace deadline passed before the current row finished: exiting now; the last checkpoint stays valid, run the same command to resume\n")
+    endChildren()
     _exit(75)
 }

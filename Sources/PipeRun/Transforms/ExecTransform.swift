@@ -24,6 +24,9 @@ public final class ExecTransform: RowTransform {
 
     let command: String
     static let maxInFlight = 256
+    /// The longest answer line accepted.
+    static let maxAnswerBytes = 64 << 20
+    private var scanned = 0
     private var pid: pid_t = 0
     private var toChild: Int32 = -1
     private var fromChild: Int32 = -1
@@ -85,9 +88,23 @@ public final class ExecTransform: RowTransform {
         try pump(emit: emit, until: { self.inFlight.count == self.inFlightStart })
         close(toChild)
         toChild = -1
+        // Every row is answered: anything more means answers and rows were out of step.
+        while true {
+            if let extra = try takeLine() {
+                throw FatalTransformError("exec: '\(command)' wrote more answer lines than it was given rows: \(excerpt(extra))")
+            }
+            let n = readBuffer.withUnsafeMutableBytes { systemRead(fromChild, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            received.append(contentsOf: readBuffer[0..<n])
+        }
+        if receivedStart < received.count {
+            throw FatalTransformError("exec: '\(command)' wrote more than its answers: \(excerpt(Array(received[receivedStart...])))")
+        }
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
         childEnded = true
+        StopSignals.unregisterChildGroup(pid)
     }
 
     // MARK: The child
@@ -104,6 +121,10 @@ public final class ExecTransform: RowTransform {
         posix_spawn_file_actions_adddup2(&actions, input[0], 0)
         posix_spawn_file_actions_adddup2(&actions, output[1], 1)
         for fd in input + output { posix_spawn_file_actions_addclose(&actions, fd) }
+        // Nothing else of ours: not the output (and its lock), nor a parent's pipes.
+        for fd in openDescriptors() where fd > 2 && !(input + output).contains(fd) {
+            posix_spawn_file_actions_addclose(&actions, fd)
+        }
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
@@ -129,11 +150,27 @@ public final class ExecTransform: RowTransform {
             throw FatalTransformError("exec: cannot start '\(command)': \(describe(errno: rc))")
         }
         pid = child
+        StopSignals.registerChildGroup(child)
         toChild = input[1]
         fromChild = output[0]
         _ = fcntl(toChild, F_SETFL, fcntl(toChild, F_GETFL) | O_NONBLOCK)
         _ = fcntl(toChild, F_SETFD, FD_CLOEXEC)
         _ = fcntl(fromChild, F_SETFD, FD_CLOEXEC)
+    }
+
+    /// This process's open file descriptors (from /proc/self/fd; none where it does not exist).
+    private func openDescriptors() -> [Int32] {
+        guard let dir = opendir("/proc/self/fd") else { return [] }
+        defer { closedir(dir) }
+        let own = dirfd(dir)
+        var fds: [Int32] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            if let fd = Int32(name), fd != own { fds.append(fd) }
+        }
+        return fds
     }
 
     /// Writes what is pending and reads answers, emitting them, until `done()` holds. Writing
@@ -241,9 +278,15 @@ public final class ExecTransform: RowTransform {
     }
 
     private func takeLine() throws -> [UInt8]? {
-        guard let end = received[receivedStart...].firstIndex(of: 10) else {
+        // Look for the line end only in bytes not looked at before: long answers stay linear.
+        guard let end = received[max(receivedStart, scanned)...].firstIndex(of: 10) else {
+            scanned = received.count
+            if received.count - receivedStart > Self.maxAnswerBytes {
+                throw FatalTransformError("exec: '\(command)' answered \(waitingFor) with a line longer than \(Self.maxAnswerBytes) bytes")
+            }
             if receivedStart > 0 {
                 received.removeFirst(receivedStart)
+                scanned -= receivedStart
                 receivedStart = 0
             }
             return nil

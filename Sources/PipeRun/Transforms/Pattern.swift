@@ -6,8 +6,6 @@ final class Pattern {
     private var regex: UnsafeMutablePointer<regex_t>?
     private var scratch: UnsafeMutablePointer<CChar>
     private var scratchCapacity = 256
-    /// Capture groups of the last ``firstMatch(in:from:)``: (start, end) or (-1, -1).
-    private(set) var groups: [(Int, Int)] = []
 
     /// Compiles `text`; `transform` names the caller in errors.
     init(_ text: String, for transform: String, captures: Bool = false) throws {
@@ -48,19 +46,26 @@ final class Pattern {
         return regexec(regex!, scratch, 0, nil, 0) == 0
     }
 
-    /// The first match at or after `from`: (start, end) offsets in `bytes`, with ``groups`` set.
-    func firstMatch(in bytes: UnsafeRawBufferPointer, from: Int) -> (Int, Int)? {
+    /// Calls `body` with each match in `bytes`, left to right: its start and end offsets and its
+    /// groups ((-1, -1) for a group that did not take part). `body` returns where to look for
+    /// the next match. The bytes are copied for `regexec` once, not once per match.
+    func forEachMatch(in bytes: UnsafeRawBufferPointer, _ body: (Int, Int, [(Int, Int)]) -> Int) {
+        var from = 0
         if let literal {
-            guard let at = literal.withUnsafeBytes({ Self.find($0, in: bytes, from: from) }) else { return nil }
-            groups = [(at, at + literal.count)]
-            return (at, at + literal.count)
+            while from <= bytes.count,
+                  let at = literal.withUnsafeBytes({ Self.find($0, in: bytes, from: from) }) {
+                from = body(at, at + literal.count, [(at, at + literal.count)])
+            }
+            return
         }
         terminate(bytes)
         var matches = [regmatch_t](repeating: regmatch_t(), count: 10)
-        let flags: Int32 = from > 0 ? REG_NOTBOL : 0
-        guard regexec(regex!, scratch + from, 10, &matches, flags) == 0 else { return nil }
-        groups = matches.map { $0.rm_so < 0 ? (-1, -1) : (from + Int($0.rm_so), from + Int($0.rm_eo)) }
-        return groups[0]
+        while from <= bytes.count {
+            let flags: Int32 = from > 0 ? REG_NOTBOL : 0
+            guard regexec(regex!, scratch + from, 10, &matches, flags) == 0 else { return }
+            let groups = matches.map { $0.rm_so < 0 ? (-1, -1) : (from + Int($0.rm_so), from + Int($0.rm_eo)) }
+            from = body(groups[0].0, groups[0].1, groups)
+        }
     }
 
     /// Copies `bytes` into the scratch buffer with a NUL after them, for `regexec`.

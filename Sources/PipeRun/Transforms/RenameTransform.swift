@@ -47,7 +47,10 @@ public final class GrepTransform: RowTransform {
     public func start(input: Columns) throws -> Columns { input }
 
     public func process(_ row: Row, emit: (Row) throws -> Void) throws {
-        if let raw = row.raw {
+        if var raw = row.raw {
+            // The record without its line end, so that `$` matches at the end of a line.
+            if raw.last == 10 { raw = UnsafeRawBufferPointer(rebasing: raw.dropLast()) }
+            if raw.last == 13 { raw = UnsafeRawBufferPointer(rebasing: raw.dropLast()) }
             if pattern.matches(raw) { try emit(row) }
             return
         }
@@ -97,15 +100,16 @@ public final class ReplaceTransform: RowTransform {
         value.removeAll(keepingCapacity: true)
         var at = 0
         var changed = false
-        while at <= field.count, let (start, end) = pattern.firstMatch(in: field.bytes, from: at) {
+        pattern.forEachMatch(in: field.bytes) { start, end, groups in
             changed = true
             value.append(contentsOf: UnsafeRawBufferPointer(rebasing: field.bytes[at..<start]))
             var t = 0
             while t < template.count {
                 let c = template[t]
-                if c == UInt8(ascii: "\\"), t + 1 < template.count, let g = Int(String(UnicodeScalar(template[t + 1])), radix: 10) {
-                    if g < pattern.groups.count, pattern.groups[g].0 >= 0 {
-                        value.append(contentsOf: UnsafeRawBufferPointer(rebasing: field.bytes[pattern.groups[g].0..<pattern.groups[g].1]))
+                if c == UInt8(ascii: "\\"), t + 1 < template.count, template[t + 1] >= 48, template[t + 1] <= 57 {
+                    let g = Int(template[t + 1] - 48)
+                    if g < groups.count, groups[g].0 >= 0 {
+                        value.append(contentsOf: UnsafeRawBufferPointer(rebasing: field.bytes[groups[g].0..<groups[g].1]))
                     }
                     t += 2
                 } else {
@@ -120,6 +124,7 @@ public final class ReplaceTransform: RowTransform {
             } else {
                 at = end
             }
+            return at
         }
         guard changed else { return try emit(row) }
         if at < field.count { value.append(contentsOf: UnsafeRawBufferPointer(rebasing: field.bytes[at...])) }
