@@ -26,31 +26,16 @@ func haveCommand(_ name: String) -> Bool {
     /// Kills runs of `args` at random moments until one finishes; returns the gzip access
     /// points the checkpoints held when the runs were killed.
     func killRepeatedly(_ args: [String], in scratch: Scratch, seed: UInt64, kills: Int) throws -> [String] {
-        var rng = SplitMix(seed: seed)
         var points: [String] = []
-        var killed = 0
-        while true {
-            let running = try Tool.start(args, in: scratch.url)
-            if killed < kills {
-                usleep(UInt32(100_000 + Int(rng.next() % 300_000)))
-                if running.isRunning {
-                    running.signal(SIGKILL)
-                    _ = running.wait()
-                    killed += 1
-                    if let text = try? scratch.text("out.csv.checkpoint"),
-                       let start = text.range(of: "\"gzip\" : {") {
-                        let tail = text[start.upperBound...]
-                        let member = tail.firstMatch(of: #/"member" : (\d+)/#).map { String($0.1) } ?? "?"
-                        let atStart = tail.firstMatch(of: #/"atMemberStart" : (\w+)/#).map { String($0.1) } ?? "?"
-                        points.append("member \(member) start \(atStart)")
-                    }
-                    continue
-                }
+        try PipeRunTests.killRepeatedly(args, in: scratch, seed: seed, maxKills: kills, delays: 100...400) { _ in
+            if let text = try? scratch.text("out.csv.checkpoint"), let start = text.range(of: "\"gzip\" : {") {
+                let tail = text[start.upperBound...]
+                let member = tail.firstMatch(of: #/"member" : (\d+)/#).map { String($0.1) } ?? "?"
+                let atStart = tail.firstMatch(of: #/"atMemberStart" : (\w+)/#).map { String($0.1) } ?? "?"
+                points.append("member \(member) start \(atStart)")
             }
-            let r = running.wait()
-            #expect(r.status == 0, "\(r.stderr)")
-            return points
         }
+        return points
     }
 
     func plainReference(_ scratch: Scratch, _ plain: String, format: [String] = [], job: [String] = job) throws -> Data {
@@ -183,32 +168,16 @@ func haveCommand(_ name: String) -> Bool {
         try scratch.write("plain.csv", Orders.csv(rows: 40_000, seed: 21))
         let expected = try plainReference(scratch, "plain.csv")
         let args = ["run", "plain.csv", "-o", "out.csv.gz", "--checkpoint-every", "0.01", "-t", "delay:0.002"] + Self.job
-        var rng = SplitMix(seed: 9)
-        var kills = 0
         var checkedPrefixes = 0
-        while true {
-            let running = try Tool.start(args, in: scratch.url)
-            if kills < 10 {
-                usleep(UInt32(100_000 + Int(rng.next() % 300_000)))
-                if running.isRunning {
-                    running.signal(SIGKILL)
-                    _ = running.wait()
-                    kills += 1
-                    // The part of the output the checkpoint vouches for is a valid gzip file.
-                    if let text = try? scratch.text("out.csv.gz.checkpoint"),
-                       let length = text.firstMatch(of: #/"output" : \{[^}]*"length" : (\d+)/#).flatMap({ Int($0.1) }),
-                       length > 0 {
-                        let prefix = try scratch.read("out.csv.gz").prefix(length)
-                        try prefix.write(to: scratch.file("prefix.gz"))
-                        #expect(try shell("gzip -t prefix.gz", in: scratch.url) == 0)
-                        checkedPrefixes += 1
-                    }
-                    continue
-                }
+        let kills = try PipeRunTests.killRepeatedly(args, in: scratch, seed: 9, maxKills: 10, delays: 100...400) { _ in
+            // The part of the output the checkpoint vouches for is a valid gzip file.
+            if let text = try? scratch.text("out.csv.gz.checkpoint"),
+               let length = text.firstMatch(of: #/"output" : \{[^}]*"length" : (\d+)/#).flatMap({ Int($0.1) }),
+               length > 0 {
+                try scratch.read("out.csv.gz").prefix(length).write(to: scratch.file("prefix.gz"))
+                #expect(try shell("gzip -t prefix.gz", in: scratch.url) == 0)
+                checkedPrefixes += 1
             }
-            let r = running.wait()
-            #expect(r.status == 0, "\(r.stderr)")
-            break
         }
         #expect(kills >= 5)
         #expect(checkedPrefixes >= 4)

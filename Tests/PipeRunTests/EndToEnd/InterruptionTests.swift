@@ -13,35 +13,15 @@ import Testing
         return try scratch.read("reference.out")
     }
 
-    /// Runs the job again and again, SIGKILLing each run after a random delay, until one run
-    /// finishes by itself. Returns how many runs were killed after they had resumed mid-input.
+    /// Kills runs of `args` at random moments until one finishes; returns how many were killed
+    /// and how many of those had resumed mid-input.
     func runWithKills(_ args: [String], in scratch: Scratch, seed: UInt64, maxKills: Int,
                       delays: ClosedRange<Int>) throws -> (kills: Int, midResumes: Int) {
-        var rng = SplitMix(seed: seed)
-        var kills = 0
         var midResumes = 0
-        while true {
-            let running = try Tool.start(args, in: scratch.url)
-            if kills < maxKills {
-                let ms = delays.lowerBound + Int(rng.next() % UInt64(delays.count))
-                usleep(UInt32(ms * 1000))
-                if running.isRunning {
-                    running.signal(SIGKILL)
-                    let r = running.wait()
-                    if r.signaled {
-                        kills += 1
-                        if r.stderr.contains("resuming at row") && !r.stderr.contains("resuming at row 0,") { midResumes += 1 }
-                        continue
-                    }
-                    #expect(r.status == 0, "run ended with \(r.status): \(r.stderr)")
-                    return (kills, midResumes)
-                }
-            }
-            let r = running.wait()
-            #expect(r.status == 0, "run ended with \(r.status): \(r.stderr)")
-            if r.stderr.contains("resuming at row") { midResumes += 1 }
-            return (kills, midResumes)
+        let kills = try killRepeatedly(args, in: scratch, seed: seed, maxKills: maxKills, delays: delays) { r in
+            if r.stderr.contains("resuming at row") && !r.stderr.contains("resuming at row 0,") { midResumes += 1 }
         }
+        return (kills, midResumes)
     }
 
     @Test func sigkillAtRandomMomentsGivesTheUninterruptedOutput() throws {

@@ -157,3 +157,34 @@ enum Orders {
         return out
     }
 }
+
+/// Runs `args` again and again, SIGKILLing each run after a random delay (milliseconds, from
+/// `delays`), until a run finishes by itself; after `maxKills` kills the next run may finish.
+/// `afterKill` sees each killed run's result (and can look at the files it left). Returns how
+/// many runs were killed; the run that finished must exit 0.
+@discardableResult
+func killRepeatedly(_ args: [String], in scratch: Scratch, seed: UInt64, maxKills: Int, delays: ClosedRange<Int>,
+                    afterKill: (Tool.Result) throws -> Void = { _ in }) throws -> Int {
+    var rng = SplitMix(seed: seed)
+    var kills = 0
+    while true {
+        let running = try Tool.start(args, in: scratch.url)
+        if kills < maxKills {
+            usleep(UInt32((delays.lowerBound + Int(rng.next() % UInt64(delays.count))) * 1000))
+            if running.isRunning {
+                running.signal(SIGKILL)
+                let r = running.wait()
+                if r.signaled {
+                    kills += 1
+                    try afterKill(r)
+                    continue
+                }
+                #expect(r.status == 0, "run ended with \(r.status): \(r.stderr)")
+                return kills
+            }
+        }
+        let r = running.wait()
+        #expect(r.status == 0, "run ended with \(r.status): \(r.stderr)")
+        return kills
+    }
+}
