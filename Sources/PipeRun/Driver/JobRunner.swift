@@ -17,7 +17,6 @@ public final class JobRunner {
     private let runStarted = monotonicNanoseconds()
     private var earlierSeconds = 0.0
     private var startPosition: Int64 = 0
-    private var startOffset: Int64 = 0
 
     @exclusivity(unchecked) private var transforms: [any RowTransform] = []
     @exclusivity(unchecked) private var writer: RecordWriter!
@@ -321,7 +320,6 @@ public final class JobRunner {
         checkpoint = saved
         bytesOfEarlierInputs = saved?.cursor.bytesBefore ?? 0
         bytesBeforeThisRun = bytesOfEarlierInputs + reader.cursor
-        startOffset = reader.cursor
         startPosition = progressPosition
         if let saved {
             earlierSeconds = saved.elapsedSeconds ?? 0

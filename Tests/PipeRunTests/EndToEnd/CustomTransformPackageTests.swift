@@ -8,7 +8,7 @@ import Testing
         .deletingLastPathComponent().deletingLastPathComponent()
     static let package = root.appendingPathComponent("samples/custom-transform")
 
-    @Test func samplePackageBuildsRunsAndResumes() throws {
+    func buildSample() throws -> (Int32, String) {
         let build = Process()
         build.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         build.arguments = ["swift", "build", "--package-path", Self.package.path]
@@ -18,7 +18,19 @@ import Testing
         try build.run()
         let output = String(decoding: log.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         build.waitUntilExit()
-        try #require(build.terminationStatus == 0, "the sample package did not build:\n\(output.suffix(3000))")
+        return (build.terminationStatus, output)
+    }
+
+    @Test func samplePackageBuildsRunsAndResumes() throws {
+        // Build the sample like a user would. A nested build occasionally fails on a busy
+        // machine while the rest of the suite runs; it gets one more try, and its first
+        // output is printed.
+        var (status, output) = try buildSample()
+        if status != 0 {
+            print("the sample package's first build failed; trying once more:\n\(output.suffix(3000))")
+            (status, output) = try buildSample()
+        }
+        try #require(status == 0, "the sample package did not build:\n\(output.suffix(3000))")
         let binary = Self.package.appendingPathComponent(".build/debug/my-pipe-run").path
 
         let scratch = try Scratch()
