@@ -25,12 +25,12 @@ import Testing
         // Build the sample like a user would. A nested build occasionally fails on a busy
         // machine while the rest of the suite runs; it gets one more try, and its first
         // output is printed.
-        var (status, output) = try buildSample()
-        if status != 0 {
-            print("the sample package's first build failed; trying once more:\n\(output.suffix(3000))")
-            (status, output) = try buildSample()
+        var (buildStatus, buildOutput) = try buildSample()
+        if buildStatus != 0 {
+            print("the sample package's first build failed; trying once more:\n\(buildOutput.suffix(3000))")
+            (buildStatus, buildOutput) = try buildSample()
         }
-        try #require(status == 0, "the sample package did not build:\n\(output.suffix(3000))")
+        try #require(buildStatus == 0, "the sample package did not build:\n\(buildOutput.suffix(3000))")
         let binary = Self.package.appendingPathComponent(".build/debug/my-pipe-run").path
 
         let scratch = try Scratch()
