@@ -48,8 +48,8 @@ public struct JobStatus: Codable, Sendable {
         // Over all input files: the ones before the cursor's, then the cursor in its own.
         let files = cp.inputs ?? [cp.input]
         let current = min(cp.cursor.file ?? 0, max(files.count - 1, 0))
-        let position = files.prefix(current).reduce(0) { $0 + $1.size } + cp.cursor.inputOffset
         let size = files.reduce(0) { $0 + $1.size }
+        let position = cp.status == .complete ? size : files.prefix(current).reduce(0) { $0 + $1.size } + cp.cursor.inputOffset
         var rate: Double? = nil
         let samples = cp.history ?? []
         if samples.count >= 2, let last = samples.last {
@@ -86,10 +86,10 @@ public struct JobStatus: Codable, Sendable {
         if let pid { stateText += " (pid \(pid))" }
         if let reason { stateText += ": \(reason)" }
         lines.append(("state", stateText))
-        lines.append(("input", "\(input) (\(size) bytes)"))
+        lines.append(("input", input))
         lines.append(("output", output))
         let percentText = percent.map { String(format1: $0) + "%" } ?? "?"
-        lines.append(("progress", "\(percentText), byte \(position) of \(size); \(rowsRead) rows read, \(rowsWritten) written, \(badRows) bad"))
+        lines.append(("progress", "\(percentText), byte \(position) of \(size) (input bytes, compressed for gzip); \(rowsRead) rows read, \(rowsWritten) written, \(badRows) bad"))
         lines.append(("started", startedAt))
         lines.append(("checkpoint", "\(lastCheckpointAt) (\(checkpoint))"))
         if let bytesPerSecond {
