@@ -5,6 +5,13 @@ package protocol ByteSource: AnyObject {
     func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int
     /// Moves to `offset` (in the source's own byte numbering).
     func seek(to offset: Int64) throws
+    /// Told about the bytes the reader took, in order, on the reader's thread (an empty buffer
+    /// at the end): a source may check them there, off its own thread.
+    func consumed(_ bytes: UnsafeRawBufferPointer) throws
+}
+
+extension ByteSource {
+    package func consumed(_ bytes: UnsafeRawBufferPointer) throws {}
 }
 
 /// A blocking read was interrupted by a signal that asks the job to stop.

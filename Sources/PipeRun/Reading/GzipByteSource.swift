@@ -8,7 +8,9 @@ import Synchronization
 /// Each member's header is parsed in gzip mode; its body is inflated as raw deflate one block at
 /// a time (`Z_BLOCK`), with this type computing the CRC-32 and length itself and checking them
 /// against the member's trailer. zlib's own check value cannot be restored after a resume; ours
-/// can, so the trailer is verified even for a member that spans a resume.
+/// can, so the trailer is verified even for a member that spans a resume. The CRC-32 is
+/// computed by the consumer (see ``consumed(_:)``), so that it does not slow decompression
+/// down: whoever reads this source must hand it every byte it got.
 package final class GzipByteSource: ByteSource, @unchecked Sendable {
     /// Minimum uncompressed distance between two remembered access points.
     let pointSpacing: Int64
@@ -30,13 +32,33 @@ package final class GzipByteSource: ByteSource, @unchecked Sendable {
     private var mode = Mode.header
     private var member = 1
     private var memberStart: Int64 = 0
-    private var crc: UInt32 = 0
     private var memberLength: Int64 = 0
     /// Uncompressed bytes produced so far, counting from the start of the file.
     private var produced: Int64 = 0
     /// Recent access points, oldest first. Guarded: with read-ahead, the decompressing thread
     /// adds points while the driver takes one for a checkpoint.
     private let points = Mutex<[(point: GzipAccessPoint, window: [UInt8])]>([])
+
+    /// A member's end, where the consumer compares its CRC-32 with the trailer's.
+    private struct MemberCheck {
+        var end: Int64
+        var crc: UInt32
+        var member: Int
+        var memberStart: Int64
+        var trailer: Int64
+    }
+
+    /// What the decompressing thread leaves for the consumer to check or complete: member
+    /// ends, and access points whose CRC-32 is not known yet.
+    private struct Verification {
+        var checks: [MemberCheck] = []
+        /// Uncompressed offsets of block-end points still missing their CRC-32, in order.
+        var pendingPoints: [Int64] = []
+    }
+    private let verification = Mutex(Verification())
+    /// The consumer's side: the next uncompressed offset to check, and the member's CRC-32 so far.
+    private var verifyOffset: Int64 = 0
+    private var verifyCRC: UInt32 = 0
     private var lastPoint: Int64 = -1
     private var trailer: [UInt8] = []
     private let window = UnsafeMutablePointer<UInt8>.allocate(capacity: 32768)
@@ -159,7 +181,7 @@ package final class GzipByteSource: ByteSource, @unchecked Sendable {
         let rc = inflate(stream, Z_BLOCK)
         let n = count - Int(stream.pointee.avail_out)
         if n > 0 {
-            crc = UInt32(crc32(uLong(crc), out, uInt(n)))
+            // The CRC-32 is computed by the consumer, in consumed(_:), off this thread.
             memberLength += Int64(n)
             produced += Int64(n)
         }
@@ -188,9 +210,9 @@ package final class GzipByteSource: ByteSource, @unchecked Sendable {
         }
         let expectedCRC = UInt32(trailer[0]) | UInt32(trailer[1]) << 8 | UInt32(trailer[2]) << 16 | UInt32(trailer[3]) << 24
         let expectedSize = UInt32(trailer[4]) | UInt32(trailer[5]) << 8 | UInt32(trailer[6]) << 16 | UInt32(trailer[7]) << 24
-        guard expectedCRC == crc else {
-            throw fail("CRC-32 mismatch (trailer says \(hex(expectedCRC)), data gives \(hex(crc)))", at: compressedPosition - 8)
-        }
+        let check = MemberCheck(end: produced, crc: expectedCRC, member: member, memberStart: memberStart,
+                                trailer: compressedPosition - 8)
+        verification.withLock { $0.checks.append(check) }
         guard expectedSize == UInt32(truncatingIfNeeded: memberLength) else {
             throw fail("length mismatch (trailer says \(expectedSize), data gives \(memberLength))", at: compressedPosition - 4)
         }
@@ -227,7 +249,6 @@ package final class GzipByteSource: ByteSource, @unchecked Sendable {
             }
             member += 1
             memberStart = compressedPosition
-            crc = 0
             memberLength = 0
             inflateReset2(stream, 31)
             mode = .header
@@ -235,6 +256,58 @@ package final class GzipByteSource: ByteSource, @unchecked Sendable {
             return
         }
         throw fail("garbage after the end of the member")
+    }
+
+    // MARK: Checking CRC-32s, on the consumer's thread
+
+    /// Takes the bytes the reader got (in order, all of them; an empty buffer at the end of the
+    /// input): computes each member's CRC-32, compares it with the trailer at the member's end,
+    /// and fills in the CRC-32 of the access points on the way.
+    package func consumed(_ bytes: UnsafeRawBufferPointer) throws {
+        var p = 0
+        while true {
+            try settle()
+            guard p < bytes.count else { return }
+            let boundary = verification.withLock { v in
+                min(v.checks.first?.end ?? Int64.max, v.pendingPoints.first ?? Int64.max)
+            }
+            let take = Int(min(Int64(bytes.count - p), boundary - verifyOffset))
+            verifyCRC = UInt32(crc32(uLong(verifyCRC), bytes.baseAddress!.assumingMemoryBound(to: Bytef.self) + p, uInt(take)))
+            verifyOffset += Int64(take)
+            p += take
+        }
+    }
+
+    /// Handles the member ends and access points at ``verifyOffset``.
+    private func settle() throws {
+        let offset = verifyOffset
+        let crcHere = verifyCRC
+        let (failed, ended) = verification.withLock { v -> (MemberCheck?, Bool) in
+            while let first = v.pendingPoints.first, first <= offset {
+                v.pendingPoints.removeFirst()
+                if first == offset {
+                    points.withLock { list in
+                        if let i = list.lastIndex(where: { $0.point.uncompressedOffset == offset && !$0.point.atMemberStart }) {
+                            list[i].point.crc = crcHere
+                        }
+                    }
+                }
+            }
+            // Several members can end here (empty ones): after the first, each starts from 0.
+            var ended = false
+            var current = crcHere
+            while let check = v.checks.first, check.end <= offset {
+                v.checks.removeFirst()
+                if check.crc != current { return (check, true) }
+                current = 0
+                ended = true
+            }
+            return (nil, ended)
+        }
+        if let failed {
+            throw PipeRunError(.dataError, "\(input.path): gzip member \(failed.member) (starting at compressed byte \(failed.memberStart)): CRC-32 mismatch (trailer says \(hex(failed.crc)), data gives \(hex(crcHere))) at compressed byte \(failed.trailer)")
+        }
+        if ended { verifyCRC = 0 }
     }
 
     // MARK: Access points
@@ -250,10 +323,12 @@ package final class GzipByteSource: ByteSource, @unchecked Sendable {
     private func rememberBlockEnd(bits: Int) {
         var length: uInt = 32768
         guard inflateGetDictionary(stream, window, &length) == Z_OK else { return }
+        // Its CRC-32 is filled in by the consumer when it gets there.
         let point = GzipAccessPoint(
             uncompressedOffset: produced, compressedOffset: compressedPosition, bits: bits, member: member,
-            memberStart: memberStart, atMemberStart: false, crc: crc, memberLength: memberLength,
+            memberStart: memberStart, atMemberStart: false, crc: 0, memberLength: memberLength,
             window: "", windowLength: Int(length))
+        verification.withLock { $0.pendingPoints.append(produced) }
         let saved = Array(UnsafeBufferPointer(start: window, count: Int(length)))
         points.withLock {
             $0.append((point, saved))
@@ -314,9 +389,11 @@ package final class GzipByteSource: ByteSource, @unchecked Sendable {
         memberStart = point.memberStart
         produced = point.uncompressedOffset
         points.withLock { $0.removeAll() }
+        verification.withLock { $0 = Verification() }
+        verifyOffset = point.uncompressedOffset
+        verifyCRC = point.atMemberStart ? 0 : point.crc
         if point.atMemberStart {
             inflateReset2(stream, 31)
-            crc = 0
             memberLength = 0
             mode = .header
             rememberMemberStart()
@@ -328,7 +405,6 @@ package final class GzipByteSource: ByteSource, @unchecked Sendable {
             if !raw.isEmpty {
                 inflateSetDictionary(stream, raw, uInt(raw.count))
             }
-            crc = point.crc
             memberLength = point.memberLength
             mode = .body
             points.withLock { $0.append((point, raw)) }
@@ -344,6 +420,7 @@ package final class GzipByteSource: ByteSource, @unchecked Sendable {
             while skip > 0 {
                 let want = Int(min(skip, Int64(scratch.count)))
                 let n = try read(into: UnsafeMutableRawBufferPointer(rebasing: scratch[0..<want]))
+                try consumed(UnsafeRawBufferPointer(rebasing: scratch[0..<n]))
                 if n == 0 {
                     throw PipeRunError(.dataError, "\(input.path): the gzip data ends before the checkpoint's cursor; add --restart")
                 }

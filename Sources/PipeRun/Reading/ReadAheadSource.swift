@@ -151,6 +151,7 @@ package final class ReadAheadSource: ByteSource, @unchecked Sendable {
                 let failure = state.failure
                 unlock()
                 if let failure { throw failure }
+                try wrapped.consumed(UnsafeRawBufferPointer(start: nil, count: 0))
                 return 0
             }
             current = state.ready.removeFirst()
@@ -160,6 +161,7 @@ package final class ReadAheadSource: ByteSource, @unchecked Sendable {
         let chunk = current!
         let n = min(buffer.count, chunk.count - currentPosition)
         buffer.baseAddress!.copyMemory(from: chunk.bytes.baseAddress! + currentPosition, byteCount: n)
+        try wrapped.consumed(UnsafeRawBufferPointer(start: buffer.baseAddress!, count: n))
         currentPosition += n
         if currentPosition == chunk.count {
             lock()
