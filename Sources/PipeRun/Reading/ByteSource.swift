@@ -5,8 +5,8 @@ package protocol ByteSource: AnyObject {
     func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int
     /// Moves to `offset` (in the source's own byte numbering).
     func seek(to offset: Int64) throws
-    /// Told about the bytes the reader took, in order, on the reader's thread (an empty buffer
-    /// at the end): a source may check them there, off its own thread.
+    /// Told about the bytes the reader will get, all of them in order (an empty buffer at the
+    /// end), on another thread than the one that read them: a source may check them there.
     func consumed(_ bytes: UnsafeRawBufferPointer) throws
 }
 

@@ -9,8 +9,8 @@ import Synchronization
 /// a time (`Z_BLOCK`), with this type computing the CRC-32 and length itself and checking them
 /// against the member's trailer. zlib's own check value cannot be restored after a resume; ours
 /// can, so the trailer is verified even for a member that spans a resume. The CRC-32 is
-/// computed by the consumer (see ``consumed(_:)``), so that it does not slow decompression
-/// down: whoever reads this source must hand it every byte it got.
+/// computed in ``consumed(_:)``, on another thread (``ReadAheadSource`` calls it), so that it
+/// does not slow decompression down: whoever reads this source must hand it every byte.
 package final class GzipByteSource: ByteSource, @unchecked Sendable {
     /// Minimum uncompressed distance between two remembered access points.
     let pointSpacing: Int64
@@ -258,11 +258,11 @@ package final class GzipByteSource: ByteSource, @unchecked Sendable {
         throw fail("garbage after the end of the member")
     }
 
-    // MARK: Checking CRC-32s, on the consumer's thread
+    // MARK: Checking CRC-32s, on another thread
 
-    /// Takes the bytes the reader got (in order, all of them; an empty buffer at the end of the
-    /// input): computes each member's CRC-32, compares it with the trailer at the member's end,
-    /// and fills in the CRC-32 of the access points on the way.
+    /// Takes the bytes this source produced (in order, all of them; an empty buffer at the end
+    /// of the input): computes each member's CRC-32, compares it with the trailer at the
+    /// member's end, and fills in the CRC-32 of the access points on the way.
     package func consumed(_ bytes: UnsafeRawBufferPointer) throws {
         var p = 0
         while true {

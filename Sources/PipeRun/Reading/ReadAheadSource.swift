@@ -1,10 +1,11 @@
-import Synchronization
-
-/// Runs another byte source on a thread of its own, a few blocks ahead of the reader, so that
+/// Runs another byte source on threads of its own, a few blocks ahead of the reader, so that
 /// decompression overlaps with parsing and transforms (on a 2-core machine a gzip job then
 /// costs about what decompression alone costs).
 ///
-/// Position the wrapped source (resume) before ``start()``; ``stop()`` ends the thread.
+/// One thread reads (decompresses) blocks; a second hands each block, in order, to the
+/// source's ``ByteSource/consumed(_:)`` (for gzip: the CRC-32 checks) before the reader gets
+/// it. Position the wrapped source (a resume) before the first read, which starts the
+/// threads; ``stop()`` ends them.
 package final class ReadAheadSource: ByteSource, @unchecked Sendable {
     private struct Chunk {
         var bytes: UnsafeMutableRawBufferPointer
@@ -12,8 +13,14 @@ package final class ReadAheadSource: ByteSource, @unchecked Sendable {
     }
 
     private struct State {
+        /// Read, waiting to be checked.
+        var unchecked: [Chunk] = []
+        /// Checked, waiting for the reader.
         var ready: [Chunk] = []
         var free: [UnsafeMutableRawBufferPointer] = []
+        var producerDone = false
+        var producerFailure: (any Error)?
+        /// Seen by the reader: the end, or an error, after the chunks in `ready`.
         var finished = false
         var failure: (any Error)?
         var stopping = false
@@ -21,12 +28,10 @@ package final class ReadAheadSource: ByteSource, @unchecked Sendable {
 
     let wrapped: any ByteSource
     let shouldStop: () -> Bool
-    private let chunkSize: Int
-    private let depth: Int
     private var mutex = pthread_mutex_t()
     private var changed = pthread_cond_t()
     private var state = State()
-    private var thread: pthread_t?
+    private var threads: [pthread_t] = []
     private var current: Chunk?
     private var currentPosition = 0
     private var stopped = false
@@ -34,8 +39,6 @@ package final class ReadAheadSource: ByteSource, @unchecked Sendable {
     package init(wrapping source: any ByteSource, chunkSize: Int = 1 << 20, depth: Int = 4,
                  shouldStop: @escaping () -> Bool) {
         wrapped = source
-        self.chunkSize = chunkSize
-        self.depth = depth
         self.shouldStop = shouldStop
         pthread_mutex_init(&mutex, nil)
         pthread_cond_init(&changed, nil)
@@ -47,7 +50,7 @@ package final class ReadAheadSource: ByteSource, @unchecked Sendable {
     deinit {
         stop()
         for chunk in state.free { chunk.deallocate() }
-        for chunk in state.ready { chunk.bytes.deallocate() }
+        for chunk in state.unchecked + state.ready { chunk.bytes.deallocate() }
         if let current { current.bytes.deallocate() }
         pthread_cond_destroy(&changed)
         pthread_mutex_destroy(&mutex)
@@ -55,39 +58,54 @@ package final class ReadAheadSource: ByteSource, @unchecked Sendable {
 
     /// Starts reading ahead.
     package func start() {
-        guard thread == nil else { return }
-        let context = Unmanaged.passRetained(self).toOpaque()
-        var t = pthread_t()
-        let rc = pthread_create(&t, nil, { raw in
-            let source = Unmanaged<ReadAheadSource>.fromOpaque(raw!).takeRetainedValue()
-            source.produce()
-            return nil
-        }, context)
-        if rc == 0 {
-            thread = t
-        } else {
-            Unmanaged<ReadAheadSource>.fromOpaque(context).release()
-            lock()
-            state.failure = PipeRunError(.ioError, "cannot start the read-ahead thread")
-            unlock()
+        guard threads.isEmpty else { return }
+        for producing in [true, false] {
+            let context = Unmanaged.passRetained(Job(source: self, producing: producing)).toOpaque()
+            var t = pthread_t()
+            let rc = pthread_create(&t, nil, { raw in
+                let job = Unmanaged<Job>.fromOpaque(raw!).takeRetainedValue()
+                if job.producing { job.source.produce() } else { job.source.check() }
+                return nil
+            }, context)
+            if rc == 0 {
+                threads.append(t)
+            } else {
+                Unmanaged<Job>.fromOpaque(context).release()
+                lock()
+                state.failure = PipeRunError(.ioError, "cannot start the read-ahead threads")
+                state.stopping = true
+                pthread_cond_broadcast(&changed)
+                unlock()
+            }
         }
     }
 
-    /// Stops the thread and waits for it.
+    /// What a thread does: read, or check.
+    private final class Job {
+        let source: ReadAheadSource
+        let producing: Bool
+        init(source: ReadAheadSource, producing: Bool) {
+            self.source = source
+            self.producing = producing
+        }
+    }
+
+    /// Stops the threads and waits for them.
     package func stop() {
         stopped = true
-        guard let thread else { return }
+        guard !threads.isEmpty else { return }
         lock()
         state.stopping = true
         pthread_cond_broadcast(&changed)
         unlock()
-        pthread_join(thread, nil)
-        self.thread = nil
+        for t in threads { pthread_join(t, nil) }
+        threads = []
     }
 
     private func lock() { pthread_mutex_lock(&mutex) }
     private func unlock() { pthread_mutex_unlock(&mutex) }
 
+    /// The reading thread: fills free chunks from the wrapped source.
     private func produce() {
         while true {
             lock()
@@ -112,24 +130,70 @@ package final class ReadAheadSource: ByteSource, @unchecked Sendable {
             }
             lock()
             if count > 0 {
-                state.ready.append(Chunk(bytes: buffer, count: count))
+                state.unchecked.append(Chunk(bytes: buffer, count: count))
             } else {
                 state.free.append(buffer)
             }
             if let failure {
-                state.failure = failure
+                state.producerFailure = failure
             } else if count < buffer.count {
-                state.finished = true
+                state.producerDone = true
             }
             pthread_cond_broadcast(&changed)
-            let done = state.failure != nil || state.finished
+            let done = state.producerFailure != nil || state.producerDone
             unlock()
             if done { return }
         }
     }
 
+    /// The checking thread: hands each chunk, in order, to the wrapped source's `consumed`.
+    private func check() {
+        while true {
+            lock()
+            while state.unchecked.isEmpty && !state.producerDone && state.producerFailure == nil && !state.stopping {
+                pthread_cond_wait(&changed, &mutex)
+            }
+            if state.stopping {
+                unlock()
+                return
+            }
+            if state.unchecked.isEmpty {
+                // The producer is done: the end (checked too), or its error.
+                let producerFailure = state.producerFailure
+                unlock()
+                var failure = producerFailure
+                if failure == nil {
+                    do { try wrapped.consumed(UnsafeRawBufferPointer(start: nil, count: 0)) } catch { failure = error }
+                }
+                lock()
+                if let failure { state.failure = failure } else { state.finished = true }
+                pthread_cond_broadcast(&changed)
+                unlock()
+                return
+            }
+            let chunk = state.unchecked.removeFirst()
+            unlock()
+            var failure: (any Error)? = nil
+            do {
+                try wrapped.consumed(UnsafeRawBufferPointer(start: chunk.bytes.baseAddress, count: chunk.count))
+            } catch {
+                failure = error
+            }
+            lock()
+            if let failure {
+                state.free.append(chunk.bytes)
+                state.failure = failure
+            } else {
+                state.ready.append(chunk)
+            }
+            pthread_cond_broadcast(&changed)
+            unlock()
+            if failure != nil { return }
+        }
+    }
+
     package func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
-        if thread == nil && !stopped { start() }
+        if threads.isEmpty && !stopped { start() }
         if current == nil {
             lock()
             while state.ready.isEmpty && !state.finished && state.failure == nil {
@@ -151,7 +215,6 @@ package final class ReadAheadSource: ByteSource, @unchecked Sendable {
                 let failure = state.failure
                 unlock()
                 if let failure { throw failure }
-                try wrapped.consumed(UnsafeRawBufferPointer(start: nil, count: 0))
                 return 0
             }
             current = state.ready.removeFirst()
@@ -161,7 +224,6 @@ package final class ReadAheadSource: ByteSource, @unchecked Sendable {
         let chunk = current!
         let n = min(buffer.count, chunk.count - currentPosition)
         buffer.baseAddress!.copyMemory(from: chunk.bytes.baseAddress! + currentPosition, byteCount: n)
-        try wrapped.consumed(UnsafeRawBufferPointer(start: buffer.baseAddress!, count: n))
         currentPosition += n
         if currentPosition == chunk.count {
             lock()
@@ -174,7 +236,7 @@ package final class ReadAheadSource: ByteSource, @unchecked Sendable {
     }
 
     package func seek(to offset: Int64) throws {
-        guard thread == nil else {
+        guard threads.isEmpty else {
             throw PipeRunError(.ioError, "cannot seek while reading ahead")
         }
         try wrapped.seek(to: offset)
