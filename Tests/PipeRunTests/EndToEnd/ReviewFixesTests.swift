@@ -72,7 +72,12 @@ import Testing
         let r = running.wait()
         #expect(r.status == 75, "\(r.stderr)")
         usleep(300_000)
-        #expect(try shell("pgrep -f '[s]leep \(token)' > /dev/null", in: scratch.url) != 0, "the child outlived pipe-run")
+        // Look through /proc for the child's command line.
+        let alive = try FileManager.default.contentsOfDirectory(atPath: "/proc").filter { Int($0) != nil }.contains { pid in
+            let cmdline = (try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline"))) ?? Data()
+            return String(decoding: cmdline.map { $0 == 0 ? 32 : $0 }, as: UTF8.self).contains("sleep \(token)")
+        }
+        #expect(!alive, "the child outlived pipe-run")
     }
 
     @Test func summaryAndStatusOfAManyFileJobAcrossRuns() throws {
