@@ -84,6 +84,8 @@ public final class JobRunner {
             let failure: any Error
             switch error {
             case is PipeRunError, is OutputClosed: failure = error
+            case is ReadInterrupted:
+                failure = PipeRunError(.interrupted, "interrupted while reading; the last checkpoint stays valid, run the same command to resume")
             case let fatal as FatalTransformError: failure = PipeRunError(.dataError, fatal.message)
             default: failure = PipeRunError(.dataError, "\(error)")
             }
@@ -563,7 +565,18 @@ public final class JobRunner {
             guard let next = try openReader() else { return nil }
             next.expectedFields = reader.expectedFields
             if header {
-                switch try next.next() {
+                // The header is read whole even if a stop signal comes now: the job then stops
+                // at the next row boundary, with a cursor after this file's header.
+                var first: RecordReader.Next
+                while true {
+                    do {
+                        first = try next.next()
+                        break
+                    } catch is ReadInterrupted {
+                        continue
+                    }
+                }
+                switch first {
                 case .record:
                     let row = next.row
                     let names = (0..<row.count).map { row[$0].string }

@@ -93,4 +93,33 @@ import Testing
         #expect(none.status == 66)
         #expect(none.stderr.contains("no file matches nothing-*.csv"))
     }
+
+    @Test func stopSignalWhileOpeningTheNextGzipFile() throws {
+        // Hundreds of tiny gzip files: a signal often lands while the next file's first block
+        // is being decompressed. Every run must stop cleanly (75) or finish (0), and resume.
+        let scratch = try Scratch()
+        try FileManager.default.createDirectory(at: scratch.file("in"), withIntermediateDirectories: true)
+        #expect(try shell("for i in $(seq 1 300); do printf 'a,b\\n%d,x\\n%d,y\\n' $i $i | gzip -c > in/f-$i.csv.gz; done",
+                          in: scratch.url) == 0)
+        let args = ["run", "in/f-*.csv.gz", "-o", "out.csv", "--progress", "none"]
+        #expect(try Tool.run(["run", "in/f-*.csv.gz", "-o", "ref.csv"], in: scratch.url).status == 0)
+        var rng = SplitMix(seed: 5)
+        var stops = 0
+        for _ in 0..<30 {
+            try? FileManager.default.removeItem(at: scratch.file("out.csv"))
+            try? FileManager.default.removeItem(at: scratch.file("out.csv.checkpoint"))
+            let running = try Tool.start(args, in: scratch.url)
+            usleep(UInt32(10_000 + Int(rng.next() % 150_000)))
+            running.signal(SIGTERM)
+            let r = running.wait()
+            #expect(r.status == 0 || r.status == 75, "exit \(r.status): \(r.stderr)")
+            if r.status == 75 {
+                stops += 1
+                let resumed = try Tool.run(args, in: scratch.url)
+                #expect(resumed.status == 0, "\(resumed.stderr)")
+                #expect(try scratch.read("out.csv") == scratch.read("ref.csv"))
+            }
+        }
+        #expect(stops >= 5, "only \(stops) runs were stopped")
+    }
 }
