@@ -9,17 +9,8 @@ import Testing
 
     /// The number of heap allocations valgrind counts for `pipe-run ARGS`.
     func allocations(_ args: [String], in scratch: Scratch) throws -> Int {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["valgrind", "--tool=memcheck", "--leak-check=no", Tool.path] + args
-        p.currentDirectoryURL = scratch.url
-        let err = Pipe()
-        p.standardError = err
-        p.standardOutput = FileHandle.nullDevice
-        try p.run()
-        let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        #expect(p.terminationStatus == 0, "\(text.suffix(1000))")
+        let (status, text) = try capture("valgrind", ["--tool=memcheck", "--leak-check=no", Tool.path] + args, in: scratch.url)
+        #expect(status == 0, "\(text.suffix(1000))")
         guard let match = text.firstMatch(of: #/total heap usage: ([\d,]+) allocs/#) else {
             Issue.record("no heap summary from valgrind:\n\(text.suffix(1000))")
             return 0

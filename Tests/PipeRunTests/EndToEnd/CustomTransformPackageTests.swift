@@ -8,17 +8,8 @@ import Testing
         .deletingLastPathComponent().deletingLastPathComponent()
     static let package = root.appendingPathComponent("samples/custom-transform")
 
-    func buildSample() throws -> (Int32, String) {
-        let build = Process()
-        build.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        build.arguments = ["swift", "build", "--package-path", Self.package.path]
-        let log = Pipe()
-        build.standardOutput = log
-        build.standardError = log
-        try build.run()
-        let output = String(decoding: log.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        build.waitUntilExit()
-        return (build.terminationStatus, output)
+    func buildSample() throws -> (status: Int32, output: String) {
+        try capture("swift", ["build", "--package-path", Self.package.path])
     }
 
     @Test func samplePackageBuildsRunsAndResumes() throws {
@@ -36,17 +27,7 @@ import Testing
         let scratch = try Scratch()
         try scratch.write("orders.csv", Orders.csv(rows: 3000))
         func run(_ args: [String]) throws -> (Int32, String) {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: binary)
-            p.arguments = args
-            p.currentDirectoryURL = scratch.url
-            let err = Pipe()
-            p.standardError = err
-            p.standardOutput = FileHandle.nullDevice
-            try p.run()
-            let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            p.waitUntilExit()
-            return (p.terminationStatus, text)
+            try capture(binary, args, in: scratch.url)
         }
         let job = ["-t", "mask-email:customer", "-t", "running-total:customer,amount"]
         let (status, stderr) = try run(["run", "orders.csv", "-o", "ref.csv"] + job)

@@ -188,3 +188,19 @@ func killRepeatedly(_ args: [String], in scratch: Scratch, seed: UInt64, maxKill
         return kills
     }
 }
+
+/// Runs `executable ARGS` (found on PATH) in `dir` to its end; returns its exit status and
+/// what it wrote on standard output and standard error together.
+func capture(_ executable: String, _ args: [String], in dir: URL? = nil) throws -> (status: Int32, output: String) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    p.arguments = [executable] + args
+    if let dir { p.currentDirectoryURL = dir }
+    let log = Pipe()
+    p.standardOutput = log
+    p.standardError = log
+    try p.run()
+    let output = String(decoding: log.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    p.waitUntilExit()
+    return (p.terminationStatus, output)
+}
