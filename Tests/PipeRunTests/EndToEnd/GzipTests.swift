@@ -23,11 +23,12 @@ func haveCommand(_ name: String) -> Bool {
 @Suite(.serialized) struct GzipTests {
     static let job = ["-t", "filter:status=refunded", "-t", "select:id,city,amount,note"]
 
-    /// Kills runs of `args` at random moments until one finishes; returns the gzip access
-    /// points the checkpoints held when the runs were killed.
+    /// Kills runs of `args` at random moments, then once as soon as a checkpoint lies past the
+    /// first gzip member (whatever the machine's speed), then at random again until a run
+    /// finishes; returns the gzip access points the checkpoints held when the runs were killed.
     func killRepeatedly(_ args: [String], in scratch: Scratch, seed: UInt64, kills: Int) throws -> [String] {
         var points: [String] = []
-        try PipeRunTests.killRepeatedly(args, in: scratch, seed: seed, maxKills: kills, delays: 100...400) { _ in
+        func record(_: Tool.Result) {
             if let text = try? scratch.text("out.csv.checkpoint"), let start = text.range(of: "\"gzip\" : {") {
                 let tail = text[start.upperBound...]
                 let member = tail.firstMatch(of: #/"member" : (\d+)/#).map { String($0.1) } ?? "?"
@@ -35,6 +36,17 @@ func haveCommand(_ name: String) -> Bool {
                 points.append("member \(member) start \(atStart)")
             }
         }
+        let early = kills / 2
+        let killed = try PipeRunTests.killRepeatedly(args, in: scratch, seed: seed, maxKills: early, delays: 100...400,
+                                                     finishing: false, afterKill: record)
+        if killed < early { return points }
+        let pastFirstMember = try killWhenCheckpoint(args, in: scratch, checkpoint: "out.csv.checkpoint") { text in
+            text.firstMatch(of: #/"gzip" : \{[^}]*"member" : (\d+)/#).map { $0.1 != "1" } ?? false
+        }
+        guard let pastFirstMember else { return points }
+        record(pastFirstMember)
+        try PipeRunTests.killRepeatedly(args, in: scratch, seed: seed + 1, maxKills: kills - early - 1, delays: 100...400,
+                                        afterKill: record)
         return points
     }
 

@@ -159,15 +159,17 @@ enum Orders {
 }
 
 /// Runs `args` again and again, SIGKILLing each run after a random delay (milliseconds, from
-/// `delays`), until a run finishes by itself; after `maxKills` kills the next run may finish.
-/// `afterKill` sees each killed run's result (and can look at the files it left). Returns how
-/// many runs were killed; the run that finished must exit 0.
+/// `delays`), until a run finishes by itself; after `maxKills` kills the next run may finish
+/// (or, with `finishing: false`, none is started). `afterKill` sees each killed run's result
+/// (and can look at the files it left). Returns how many runs were killed; a run that finished
+/// must exit 0.
 @discardableResult
 func killRepeatedly(_ args: [String], in scratch: Scratch, seed: UInt64, maxKills: Int, delays: ClosedRange<Int>,
-                    afterKill: (Tool.Result) throws -> Void = { _ in }) throws -> Int {
+                    finishing: Bool = true, afterKill: (Tool.Result) throws -> Void = { _ in }) throws -> Int {
     var rng = SplitMix(seed: seed)
     var kills = 0
     while true {
+        if kills == maxKills && !finishing { return kills }
         let running = try Tool.start(args, in: scratch.url)
         if kills < maxKills {
             usleep(UInt32((delays.lowerBound + Int(rng.next() % UInt64(delays.count))) * 1000))
@@ -203,4 +205,26 @@ func capture(_ executable: String, _ args: [String], in dir: URL? = nil) throws 
     let output = String(decoding: log.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
     p.waitUntilExit()
     return (p.terminationStatus, output)
+}
+
+/// Starts `args` and SIGKILLs the run as soon as the checkpoint file `checkpoint` holds text
+/// that `shows` accepts (polled every 2 ms), so a test can kill at a chosen stage of a job
+/// whatever the machine's speed. Returns the killed run, or nil when the run ended first (it
+/// must then have exited 0).
+func killWhenCheckpoint(_ args: [String], in scratch: Scratch, checkpoint: String,
+                        shows: (String) -> Bool) throws -> Tool.Result? {
+    let running = try Tool.start(args, in: scratch.url)
+    while running.isRunning {
+        if let text = try? scratch.text(checkpoint), shows(text) {
+            running.signal(SIGKILL)
+            let r = running.wait()
+            if r.signaled { return r }
+            #expect(r.status == 0, "run ended with \(r.status): \(r.stderr)")
+            return nil
+        }
+        usleep(2000)
+    }
+    let r = running.wait()
+    #expect(r.status == 0, "run ended with \(r.status): \(r.stderr)")
+    return nil
 }
