@@ -18,9 +18,10 @@ let package = Package(
             pkgConfig: "zlib",
             providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]
         ),
+        .target(name: "CScan"),
         .target(
             name: "PipeRun",
-            dependencies: ["CZlib"]
+            dependencies: ["CZlib", "CScan"]
         ),
         .target(
             name: "PipeRunCLI",

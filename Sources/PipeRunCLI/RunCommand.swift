@@ -122,8 +122,8 @@ struct Run: ParsableCommand {
                   !checkpointEvery.isNaN, !grace.isNaN, !(maxRuntime ?? 1).isNaN else {
                 throw PipeRunError(.usage, "--checkpoint-every, --grace, --max-runtime and --progress-every must be positive numbers")
             }
-            guard maxRecordSize >= 1024 else {
-                throw PipeRunError(.usage, "--max-record-size must be at least 1024 bytes")
+            guard maxRecordSize >= 1024, maxRecordSize <= RecordReader.largestRecordLimit else {
+                throw PipeRunError(.usage, "--max-record-size must be between 1024 bytes and 1 GiB")
             }
             return try JobRunner(options: options, registry: PipeRunCLI.transforms, notice: printNotice).run()
         }

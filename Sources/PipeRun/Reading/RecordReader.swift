@@ -1,3 +1,5 @@
+import CScan
+
 /// A record that could not be parsed, or whose field count is wrong.
 package struct MalformedRecord: Sendable {
     /// Why the record is malformed.
@@ -43,9 +45,11 @@ extension String {
 
 /// Splits a byte stream into records and fields, keeping each record's byte offsets.
 ///
-/// It reads large blocks into one reused buffer and scans them byte by byte (`memchr` inside
-/// quoted fields and for whole lines); a record's fields are views into that buffer, or into a
-/// scratch buffer when `""` escapes had to be removed. Nothing is allocated per record.
+/// It reads large blocks into one reused buffer and lists, as each block arrives, the position
+/// of every delimiter, quote, CR and LF in it (a vectorised scan, see `cscan_index_specials`);
+/// an unquoted field then ends at the next listed position, and a quoted field at its closing
+/// quote (`memchr`). A record's fields are views into that buffer, or into a scratch buffer when
+/// `""` escapes had to be removed. Nothing is allocated per record.
 package final class RecordReader {
     package enum Next {
         case record
@@ -75,8 +79,12 @@ package final class RecordReader {
     @exclusivity(unchecked) private var eof = false
     @exclusivity(unchecked) private var baseOffset: Int64 = 0
     @exclusivity(unchecked) private var nextLine: Int64 = 1
-    private let special: UnsafeMutablePointer<UInt8>
-    private let delimiterWord: UInt64
+    /// Positions in `buf` of every special byte of `buf[0..<end]` at or after the first
+    /// unparsed record (CSV and TSV only), then `end` as a sentinel.
+    @exclusivity(unchecked) private var specials: UnsafeMutablePointer<UInt32>
+    @exclusivity(unchecked) private var specialCount = 0
+    /// The first entry of `specials` that may lie at or after the parser's position.
+    @exclusivity(unchecked) private var nextSpecial = 0
 
     @exclusivity(unchecked) private var fields: UnsafeMutablePointer<Field>
     @exclusivity(unchecked) private var fieldCapacity = 64
@@ -98,25 +106,24 @@ package final class RecordReader {
         self.source = source
         self.format = format
         self.delimiter = delimiter
-        self.maxRecordBytes = max(maxRecordBytes, 1024)
-        capacity = max(bufferSize, 64)
+        // Positions are 32-bit: a record may not reach 4 GiB.
+        self.maxRecordBytes = min(max(maxRecordBytes, 1024), RecordReader.largestRecordLimit)
+        capacity = min(max(bufferSize, 64), self.maxRecordBytes)
         buf = .allocate(capacity: capacity)
         scratch = .allocate(capacity: capacity)
         fields = .allocate(capacity: fieldCapacity)
-        special = .allocate(capacity: 256)
-        special.initialize(repeating: 0, count: 256)
-        delimiterWord = UInt64(delimiter) &* 0x0101_0101_0101_0101
-        special[Int(delimiter)] = 1
-        special[10] = 1
-        special[13] = 1
-        special[34] = 1
+        specials = .allocate(capacity: capacity + 65)
+        specials[0] = 0
     }
+
+    /// The largest ``maxRecordBytes`` a reader accepts.
+    package static let largestRecordLimit = 1 << 30
 
     deinit {
         buf.deallocate()
         scratch.deallocate()
         fields.deallocate()
-        special.deallocate()
+        specials.deallocate()
     }
 
     /// The byte offset just after the last record returned: where a resumed job starts.
@@ -152,6 +159,9 @@ package final class RecordReader {
         eof = false
         baseOffset = offset
         nextLine = line
+        specialCount = 0
+        nextSpecial = 0
+        specials[0] = 0
     }
 
     /// Moves to the next record.
@@ -280,15 +290,29 @@ package final class RecordReader {
     /// it. Returns false when the buffer is full and may not grow.
     @discardableResult
     private func refill() throws -> Bool {
+        // Keep the positions of the unread bytes' special bytes (the parser starts again at `pos`).
+        var kept = 0
+        var upper = specialCount
+        while kept < upper {
+            let middle = (kept + upper) / 2
+            if Int(specials[middle]) < pos { kept = middle + 1 } else { upper = middle }
+        }
+        specialCount -= kept
         if pos > 0 {
             let unread = end - pos
             if unread > 0 { memmove(buf, buf + pos, unread) }
+            let shift = UInt32(pos)
+            for i in 0..<specialCount { specials[i] = specials[kept + i] - shift }
             baseOffset += Int64(pos)
             recordStart = 0
             recordEnd = 0
             pos = 0
             end = unread
+        } else if kept > 0 {
+            (specials).update(from: specials + kept, count: specialCount)
         }
+        nextSpecial = 0
+        specials[specialCount] = UInt32(end)
         if end == capacity {
             guard capacity < maxRecordBytes else { return false }
             let newCapacity = min(capacity * 2, maxRecordBytes)
@@ -298,10 +322,22 @@ package final class RecordReader {
             scratch.deallocate()
             buf = grown
             scratch = .allocate(capacity: newCapacity)
+            let grownSpecials = UnsafeMutablePointer<UInt32>.allocate(capacity: newCapacity + 65)
+            grownSpecials.update(from: specials, count: specialCount + 1)
+            specials.deallocate()
+            specials = grownSpecials
             capacity = newCapacity
         }
         let n = try source.read(into: UnsafeMutableRawBufferPointer(start: buf + end, count: capacity - end))
-        if n == 0 { eof = true } else { end += n }
+        if n == 0 {
+            eof = true
+        } else {
+            if format != .lines {
+                specialCount += cscan_index_specials(buf + end, n, delimiter, UInt32(end), specials + specialCount)
+            }
+            end += n
+            specials[specialCount] = UInt32(end)
+        }
         return true
     }
 
@@ -337,13 +373,6 @@ package final class RecordReader {
         return .done(end: end, newlines: 0)
     }
 
-    /// The high bit of each byte of `x` that is zero; exact for the lowest such byte, which is
-    /// the only one used.
-    @inline(__always)
-    private func zeroBytes(_ x: UInt64) -> UInt64 {
-        (x &- 0x0101_0101_0101_0101) & ~x & 0x8080_8080_8080_8080
-    }
-
     /// The record's `nf` fields end at the CR at `p`: CRLF, or a lone CR (both a line end).
     @inline(__always)
     private func endAtCR(_ p: Int, fields nf: Int, newlines: Int64) -> Step {
@@ -362,7 +391,9 @@ package final class RecordReader {
         let b = buf
         let e = end
         let d = delimiter
-        let table = special
+        let ix = specials
+        var k = nextSpecial
+        defer { nextSpecial = k }
         var p = start
         var nf = 0
         var newlines: Int64 = 0
@@ -427,18 +458,13 @@ package final class RecordReader {
             }
             // An unquoted field: stop at the delimiter, a line end, or a quote.
             let fieldStart = p
-            // Eight bytes at a time while they hold none of the four special bytes.
-            while p + 8 <= e {
-                let word = UInt64(littleEndian: UnsafeRawPointer(b + p).loadUnaligned(as: UInt64.self))
-                let hits = zeroBytes(word ^ delimiterWord) | zeroBytes(word ^ 0x0A0A_0A0A_0A0A_0A0A)
-                    | zeroBytes(word ^ 0x0D0D_0D0D_0D0D_0D0D) | zeroBytes(word ^ 0x2222_2222_2222_2222)
-                if hits != 0 {
-                    p += hits.trailingZeroBitCount >> 3
-                    break
-                }
-                p += 8
+            // The next special byte: the list ends with `e`, so this stops.
+            var q = Int(ix[k])
+            while q < p {
+                k += 1
+                q = Int(ix[k])
             }
-            while p < e && table[Int(b[p])] == 0 { p += 1 }
+            p = q
             if p == e {
                 if !eof { return .needMore }
                 setField(nf, b + fieldStart, p - fieldStart)

@@ -1,0 +1,11 @@
+#ifndef PIPE_RUN_CSCAN_H
+#define PIPE_RUN_CSCAN_H
+#include <stddef.h>
+#include <stdint.h>
+
+/// Writes to `out`, in order, `base + i` for every `i < n` where `p[i]` is `delimiter`, a quote,
+/// a line feed or a carriage return; returns how many it wrote. `out` must have room for
+/// `n + 64` entries (it may write up to 63 entries past the returned count).
+size_t cscan_index_specials(const uint8_t *p, size_t n, uint8_t delimiter, uint32_t base, uint32_t *out);
+
+#endif
