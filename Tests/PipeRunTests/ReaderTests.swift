@@ -156,6 +156,20 @@ func parse(_ text: String, format: RecordFormat = .csv, chunk: Int = 1 << 20, bu
         #expect(p.rows.first == ["a"])
     }
 
+    @Test func rowsAfterAnOverlongRecordInTheSameBlockAreIntact() throws {
+        // The unterminated quote runs past the limit; the reader starts again at the line feed
+        // after the quote, which is already in its buffer, and must see the rows after it whole.
+        let line = String(repeating: "x", count: 100)
+        let text = "a,b\n\"" + Array(repeating: line + "," + line, count: 12).joined(separator: "\n") + "\n1,2\n"
+        for chunk in [1 << 20, 7] {
+            let p = try parse(text, chunk: chunk, bufferSize: 1024, maxRecordBytes: 1024)
+            #expect(p.errors.count == 1 && p.errors[0].contains("longer than 1024 bytes"), "\(p.errors)")
+            #expect(p.rows.count == 13, "\(p.rows.count)")
+            #expect(p.rows.dropFirst().dropLast().allSatisfy { $0.count == 2 && $0[0].count == 100 && $0[1].count == 100 })
+            #expect(p.rows.last == ["1", "2"])
+        }
+    }
+
     @Test func randomCSVRoundTripsAtAnyChunking() throws {
         // A generated table, written with minimal quoting, must parse back to itself whatever
         // the read sizes.

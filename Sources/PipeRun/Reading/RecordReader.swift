@@ -47,8 +47,8 @@ extension String {
 ///
 /// It reads large blocks into one reused buffer and lists, as each block arrives, the position
 /// of every delimiter, quote, CR and LF in it (a vectorised scan, see `cscan_index_specials`);
-/// an unquoted field then ends at the next listed position, and a quoted field at its closing
-/// quote (`memchr`). A record's fields are views into that buffer, or into a scratch buffer when
+/// a field then ends at the next listed position (for a quoted field: the next listed quote
+/// that is not doubled). A record's fields are views into that buffer, or into a scratch buffer when
 /// `""` escapes had to be removed. Nothing is allocated per record.
 package final class RecordReader {
     package enum Next {
@@ -178,6 +178,7 @@ package final class RecordReader {
                 if end >= 3 && buf[0] == 0xEF && buf[1] == 0xBB && buf[2] == 0xBF { pos = 3; continue }
             }
             sawQuoteOrCR = false
+            let firstSpecial = nextSpecial
             let step = format == .lines ? parseLine(pos) : parseCSVRecord(pos)
             switch step {
             case .done(let recEnd, let newlines):
@@ -204,6 +205,9 @@ package final class RecordReader {
                     return .malformed(try skipOverlongRecord())
                 }
             case .bad(let reason, let at):
+                // The parser may have looked far ahead (an unterminated quote): the next record
+                // starts before that.
+                nextSpecial = firstSpecial
                 // Resynchronise at the next line feed after the error.
                 if let lf = findLineFeed(from: at) {
                     return .malformed(malformed(reason, errorAt: at, resync: lf, newlines: countLineFeeds(pos, lf),
@@ -410,15 +414,20 @@ package final class RecordReader {
                 var unescaped = false
                 let scratchStart = scratchUsed
                 while true {
-                    guard let q = memchr(b + p, 34, e - p) else {
+                    // The next quote, counting line feeds on the way.
+                    var qi = Int(ix[k])
+                    while qi < p {
+                        k += 1
+                        qi = Int(ix[k])
+                    }
+                    while qi < e && b[qi] != 34 {
+                        if b[qi] == 10 { newlines += 1 }
+                        k += 1
+                        qi = Int(ix[k])
+                    }
+                    if qi == e {
                         if !eof { return .needMore }
                         return .bad("unterminated quoted field", at: fieldStart)
-                    }
-                    let qi = q.assumingMemoryBound(to: UInt8.self) - b
-                    var s = p
-                    while s < qi, let lf = memchr(b + s, 10, qi - s) {
-                        newlines += 1
-                        s = lf.assumingMemoryBound(to: UInt8.self) - b + 1
                     }
                     if qi + 1 < e && b[qi + 1] == 34 {
                         // `""` is one quote: copy what came before it, with one quote, to scratch.

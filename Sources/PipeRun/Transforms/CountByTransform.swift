@@ -25,19 +25,19 @@ public final class CountByTransform: StatefulRowTransform {
 
     let columns: [String]
     var indices: [Int] = []
-    var slots: [[UInt8]: Int] = [:]
-    var scratch: [UInt8] = []
+    @exclusivity(unchecked) var table = ByteKeyTable()
+    @exclusivity(unchecked) var scratch: [UInt8] = []
     let builder = RowBuilder()
 
     public var state: State {
         get { stored }
         set {
             stored = newValue
-            slots = [:]
-            for (i, key) in newValue.keys.enumerated() { slots[RowKey.make(key.map(\.bytes))] = i }
+            table = ByteKeyTable()
+            for key in newValue.keys { _ = table.number(of: RowKey.make(key.map(\.bytes))) }
         }
     }
-    private var stored = State()
+    @exclusivity(unchecked) private var stored = State()
 
     public init(columns: [String]) {
         self.columns = columns
@@ -55,20 +55,20 @@ public final class CountByTransform: StatefulRowTransform {
         let decoded = try JSONDecoder().decode(State.self, from: Data(bytes))
         guard decoded.keys.count == decoded.counts.count,
               decoded.keys.allSatisfy({ $0.count == columns.count }),
-              decoded.counts.allSatisfy({ $0 > 0 }) else {
+              decoded.counts.allSatisfy({ $0 > 0 }),
+              Set(decoded.keys).count == decoded.keys.count else {
             throw PipeRunError(.dataError, "count-by: the saved counts do not fit this transform")
         }
         state = decoded
     }
 
     public func process(_ row: Row, emit: (Row) throws -> Void) throws {
-        RowKey.make(row, indices, into: &scratch)
-        if let slot = slots[scratch] {
-            stored.counts[slot] &+= 1
-        } else {
-            slots[scratch] = stored.keys.count
+        let (slot, isNew) = RowKey.with(row, indices, scratch: &scratch) { table.number(of: $0) }
+        if isNew {
             stored.keys.append(indices.map { ExactBytes(Array(row[$0].bytes)) })
             stored.counts.append(1)
+        } else {
+            stored.counts[slot] &+= 1
         }
     }
 

@@ -14,15 +14,16 @@ public final class DedupeTransform: StatefulRowTransform {
 
     let columns: [String]
     var indices: [Int] = []
-    var keys: Set<[UInt8]> = []
-    var scratch: [UInt8] = []
-    private var stored = State()
+    @exclusivity(unchecked) var keys = ByteKeyTable()
+    @exclusivity(unchecked) var scratch: [UInt8] = []
+    @exclusivity(unchecked) private var stored = State()
 
     public var state: State {
         get { stored }
         set {
             stored = newValue
-            keys = Set(newValue.seen.map { RowKey.make($0.map(\.bytes)) })
+            keys = ByteKeyTable()
+            for key in newValue.seen { _ = keys.number(of: RowKey.make(key.map(\.bytes))) }
         }
     }
 
@@ -36,8 +37,7 @@ public final class DedupeTransform: StatefulRowTransform {
     }
 
     public func process(_ row: Row, emit: (Row) throws -> Void) throws {
-        RowKey.make(row, indices, into: &scratch)
-        guard keys.insert(scratch).inserted else { return }
+        guard RowKey.with(row, indices, scratch: &scratch, { keys.number(of: $0) }).isNew else { return }
         stored.seen.append(indices.map { ExactBytes(Array(row[$0].bytes)) })
         try emit(row)
     }

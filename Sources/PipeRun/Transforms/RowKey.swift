@@ -16,6 +16,16 @@ enum RowKey {
         }
     }
 
+    /// Calls `body` with the key of `row` for the columns at `indices`: a view of the field
+    /// itself for one column, else built in `scratch`.
+    @inline(__always)
+    static func with<R>(_ row: Row, _ indices: [Int], scratch: inout [UInt8],
+                        _ body: (UnsafeRawBufferPointer) -> R) -> R {
+        if indices.count == 1 { return body(row[indices[0]].bytes) }
+        make(row, indices, into: &scratch)
+        return scratch.withUnsafeBytes(body)
+    }
+
     /// The key of values saved in a checkpoint.
     static func make(_ parts: [[UInt8]]) -> [UInt8] {
         if parts.count == 1 { return parts[0] }
