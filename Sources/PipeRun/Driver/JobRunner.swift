@@ -497,19 +497,28 @@ public final class JobRunner {
         readAhead = nil
         gzip = nil
         let source: any ByteSource
+        let delimiter = options.delimiter ?? options.inputFormat.defaultDelimiter
+        // CSV and TSV readers get their blocks' special bytes listed on the read-ahead thread.
+        let indexing = options.inputFormat == .lines ? nil : delimiter
         if GzipByteSource.isGzip(magic) {
             let gzip = try GzipByteSource(input, prefix: input.isSeekable ? [] : magic,
                                           pointSpacing: options.gzipAccessPointSpacing, shouldStop: shouldStop)
             self.gzip = gzip
             // Decompress on a second thread, which starts at the first read (after a resume).
-            let ahead = ReadAheadSource(wrapping: gzip, shouldStop: shouldStop)
+            let ahead = ReadAheadSource(wrapping: gzip, indexing: indexing, shouldStop: shouldStop)
+            readAhead = ahead
+            source = ahead
+        } else if input.isSeekable {
+            // A regular file never blocks a read for long: read ahead, so the main thread parses.
+            let ahead = ReadAheadSource(wrapping: FileByteSource(input, shouldStop: shouldStop), indexing: indexing,
+                                        shouldStop: shouldStop)
             readAhead = ahead
             source = ahead
         } else {
-            source = FileByteSource(input, prefix: input.isSeekable ? [] : magic, shouldStop: shouldStop)
+            source = FileByteSource(input, prefix: magic, shouldStop: shouldStop)
         }
         let reader = RecordReader(source: source, format: options.inputFormat,
-                                  delimiter: options.delimiter ?? options.inputFormat.defaultDelimiter,
+                                  delimiter: delimiter,
                                   bufferSize: min(1 << 20, options.maxRecordBytes),
                                   maxRecordBytes: options.maxRecordBytes)
         reader.flexible = options.flexible

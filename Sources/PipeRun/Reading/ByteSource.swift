@@ -14,6 +14,17 @@ extension ByteSource {
     package func consumed(_ bytes: UnsafeRawBufferPointer) throws {}
 }
 
+/// A source that can also list where the special bytes of a CSV or TSV reader (its
+/// delimiter, quote, CR, LF) are in what it returns, having found them on another thread.
+package protocol IndexingByteSource: ByteSource {
+    /// The delimiter whose special bytes this source lists, or nil when it lists none.
+    var indexedDelimiter: UInt8? { get }
+    /// Like ``ByteSource/read(into:)``; also writes to `specials` (room for `buffer.count`
+    /// entries) `base` plus the position of each special byte returned, in order.
+    func read(into buffer: UnsafeMutableRawBufferPointer, specials: UnsafeMutablePointer<UInt32>?,
+              base: UInt32) throws -> (bytes: Int, specials: Int)
+}
+
 /// A blocking read was interrupted by a signal that asks the job to stop.
 package struct ReadInterrupted: Error {}
 

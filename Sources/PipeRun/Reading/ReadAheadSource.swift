@@ -1,15 +1,26 @@
+import CScan
+
 /// Runs another byte source on threads of its own, a few blocks ahead of the reader, so that
 /// decompression overlaps with parsing and transforms (on a 2-core machine a gzip job then
 /// costs about what decompression alone costs).
 ///
 /// One thread reads (decompresses) blocks; a second hands each block, in order, to the
-/// source's ``ByteSource/consumed(_:)`` (for gzip: the CRC-32 checks) before the reader gets
-/// it. Position the wrapped source (a resume) before the first read, which starts the
-/// threads; ``stop()`` ends them.
-package final class ReadAheadSource: ByteSource, @unchecked Sendable {
+/// source's ``ByteSource/consumed(_:)`` (for gzip: the CRC-32 checks) and, for a CSV or TSV
+/// reader, lists the block's special bytes (see ``IndexingByteSource``), before the reader gets
+/// it. Position the wrapped source (a resume) before the first read, which starts the threads;
+/// ``stop()`` ends them.
+package final class ReadAheadSource: IndexingByteSource, @unchecked Sendable {
     private struct Chunk {
         var bytes: UnsafeMutableRawBufferPointer
-        var count: Int
+        var count = 0
+        /// The positions of the special bytes in `bytes`, when indexing.
+        var specials: UnsafeMutablePointer<UInt32>
+        var specialCount = 0
+
+        func deallocate() {
+            bytes.deallocate()
+            specials.deallocate()
+        }
     }
 
     private struct State {
@@ -17,7 +28,7 @@ package final class ReadAheadSource: ByteSource, @unchecked Sendable {
         var unchecked: [Chunk] = []
         /// Checked, waiting for the reader.
         var ready: [Chunk] = []
-        var free: [UnsafeMutableRawBufferPointer] = []
+        var free: [Chunk] = []
         var producerDone = false
         var producerFailure: (any Error)?
         /// Seen by the reader: the end, or an error, after the chunks in `ready`.
@@ -34,24 +45,30 @@ package final class ReadAheadSource: ByteSource, @unchecked Sendable {
     private var threads: [pthread_t] = []
     private var current: Chunk?
     private var currentPosition = 0
+    private var currentSpecial = 0
     private var stopped = false
+    /// The delimiter whose blocks' special bytes are listed, or nil.
+    private let indexDelimiter: UInt8?
 
     package init(wrapping source: any ByteSource, chunkSize: Int = 1 << 20, depth: Int = 4,
-                 shouldStop: @escaping () -> Bool) {
+                 indexing delimiter: UInt8? = nil, shouldStop: @escaping () -> Bool) {
         wrapped = source
         self.shouldStop = shouldStop
+        indexDelimiter = delimiter
         pthread_mutex_init(&mutex, nil)
         pthread_cond_init(&changed, nil)
         for _ in 0..<depth {
-            state.free.append(.allocate(byteCount: chunkSize, alignment: 64))
+            state.free.append(Chunk(bytes: .allocate(byteCount: chunkSize, alignment: 64),
+                                    specials: .allocate(capacity: delimiter == nil ? 1 : chunkSize + 64)))
         }
     }
 
+    package var indexedDelimiter: UInt8? { indexDelimiter }
+
     deinit {
         stop()
-        for chunk in state.free { chunk.deallocate() }
-        for chunk in state.unchecked + state.ready { chunk.bytes.deallocate() }
-        if let current { current.bytes.deallocate() }
+        for chunk in state.free + state.unchecked + state.ready { chunk.deallocate() }
+        if let current { current.deallocate() }
         pthread_cond_destroy(&changed)
         pthread_mutex_destroy(&mutex)
     }
@@ -114,8 +131,9 @@ package final class ReadAheadSource: ByteSource, @unchecked Sendable {
                 unlock()
                 return
             }
-            let buffer = state.free.removeLast()
+            var chunk = state.free.removeLast()
             unlock()
+            let buffer = chunk.bytes
             var count = 0
             var failure: (any Error)? = nil
             do {
@@ -128,11 +146,13 @@ package final class ReadAheadSource: ByteSource, @unchecked Sendable {
             } catch {
                 failure = error
             }
+            chunk.count = count
+            chunk.specialCount = 0
             lock()
             if count > 0 {
-                state.unchecked.append(Chunk(bytes: buffer, count: count))
+                state.unchecked.append(chunk)
             } else {
-                state.free.append(buffer)
+                state.free.append(chunk)
             }
             if let failure {
                 state.producerFailure = failure
@@ -171,7 +191,7 @@ package final class ReadAheadSource: ByteSource, @unchecked Sendable {
                 unlock()
                 return
             }
-            let chunk = state.unchecked.removeFirst()
+            var chunk = state.unchecked.removeFirst()
             unlock()
             var failure: (any Error)? = nil
             do {
@@ -179,9 +199,13 @@ package final class ReadAheadSource: ByteSource, @unchecked Sendable {
             } catch {
                 failure = error
             }
+            if failure == nil, let delimiter = indexDelimiter {
+                chunk.specialCount = cscan_index_specials(chunk.bytes.baseAddress!.assumingMemoryBound(to: UInt8.self),
+                                                          chunk.count, delimiter, 0, chunk.specials)
+            }
             lock()
             if let failure {
-                state.free.append(chunk.bytes)
+                state.free.append(chunk)
                 state.failure = failure
             } else {
                 state.ready.append(chunk)
@@ -193,6 +217,11 @@ package final class ReadAheadSource: ByteSource, @unchecked Sendable {
     }
 
     package func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        try read(into: buffer, specials: nil, base: 0).bytes
+    }
+
+    package func read(into buffer: UnsafeMutableRawBufferPointer, specials: UnsafeMutablePointer<UInt32>?,
+                      base: UInt32) throws -> (bytes: Int, specials: Int) {
         if threads.isEmpty && !stopped { start() }
         if current == nil {
             lock()
@@ -215,24 +244,38 @@ package final class ReadAheadSource: ByteSource, @unchecked Sendable {
                 let failure = state.failure
                 unlock()
                 if let failure { throw failure }
-                return 0
+                return (0, 0)
             }
             current = state.ready.removeFirst()
             currentPosition = 0
+            currentSpecial = 0
             unlock()
         }
         let chunk = current!
         let n = min(buffer.count, chunk.count - currentPosition)
         buffer.baseAddress!.copyMemory(from: chunk.bytes.baseAddress! + currentPosition, byteCount: n)
+        var listed = 0
+        if let specials, indexDelimiter != nil {
+            // The positions in the part handed over, moved to where it lands.
+            let stop = UInt32(currentPosition + n)
+            let shift = base &- UInt32(currentPosition)
+            let from = chunk.specials + currentSpecial
+            let available = chunk.specialCount - currentSpecial
+            while listed < available && from[listed] < stop {
+                specials[listed] = from[listed] &+ shift
+                listed += 1
+            }
+            currentSpecial += listed
+        }
         currentPosition += n
         if currentPosition == chunk.count {
             lock()
-            state.free.append(chunk.bytes)
+            state.free.append(chunk)
             pthread_cond_broadcast(&changed)
             unlock()
             current = nil
         }
-        return n
+        return (n, listed)
     }
 
     package func seek(to offset: Int64) throws {

@@ -64,6 +64,8 @@ package final class RecordReader {
     }
 
     let source: ByteSource
+    /// The source, when it lists the special bytes itself (for this reader's delimiter).
+    private let indexing: (any IndexingByteSource)?
     let format: RecordFormat
     let delimiter: UInt8
     let maxRecordBytes: Int
@@ -104,6 +106,11 @@ package final class RecordReader {
     package init(source: ByteSource, format: RecordFormat, delimiter: UInt8, bufferSize: Int = 1 << 20,
                  maxRecordBytes: Int = 64 << 20) {
         self.source = source
+        if format != .lines, let indexing = source as? any IndexingByteSource, indexing.indexedDelimiter == delimiter {
+            self.indexing = indexing
+        } else {
+            indexing = nil
+        }
         self.format = format
         self.delimiter = delimiter
         // Positions are 32-bit: a record may not reach 4 GiB.
@@ -332,13 +339,22 @@ package final class RecordReader {
             specials = grownSpecials
             capacity = newCapacity
         }
-        let n = try source.read(into: UnsafeMutableRawBufferPointer(start: buf + end, count: capacity - end))
+        let space = UnsafeMutableRawBufferPointer(start: buf + end, count: capacity - end)
+        let n: Int
+        if let indexing {
+            // The source found the special bytes on another thread.
+            let got = try indexing.read(into: space, specials: specials + specialCount, base: UInt32(end))
+            n = got.bytes
+            specialCount += got.specials
+        } else {
+            n = try source.read(into: space)
+            if n > 0 && format != .lines {
+                specialCount += cscan_index_specials(buf + end, n, delimiter, UInt32(end), specials + specialCount)
+            }
+        }
         if n == 0 {
             eof = true
         } else {
-            if format != .lines {
-                specialCount += cscan_index_specials(buf + end, n, delimiter, UInt32(end), specials + specialCount)
-            }
             end += n
             specials[specialCount] = UInt32(end)
         }

@@ -6,10 +6,18 @@ import Testing
 /// busy the machine is; a per-row allocation would add one allocation or more per row.)
 @Suite struct AllocationTests {
     static let valgrind = haveCommand("valgrind")
+    static let objcopy = ["objcopy", "llvm-objcopy"].first(where: haveCommand)
 
     /// The number of heap allocations valgrind counts for `pipe-run ARGS`.
     func allocations(_ args: [String], in scratch: Scratch) throws -> Int {
-        let (status, text) = try capture("valgrind", ["--tool=memcheck", "--leak-check=no", Tool.path] + args, in: scratch.url)
+        // A copy without debug information: valgrind 3.19 cannot read the DWARF 5 that clang
+        // writes for the package's C code.
+        let binary = scratch.file("pipe-run").path
+        if !FileManager.default.fileExists(atPath: binary) {
+            let (status, text) = try capture(Self.objcopy!, ["--strip-debug", Tool.path, binary])
+            try #require(status == 0, "\(text)")
+        }
+        let (status, text) = try capture("valgrind", ["--tool=memcheck", "--leak-check=no", binary] + args, in: scratch.url)
         #expect(status == 0, "\(text.suffix(1000))")
         guard let match = text.firstMatch(of: #/total heap usage: ([\d,]+) allocs/#) else {
             Issue.record("no heap summary from valgrind:\n\(text.suffix(1000))")
@@ -18,7 +26,7 @@ import Testing
         return Int(match.1.replacingOccurrences(of: ",", with: ""))!
     }
 
-    @Test(.enabled(if: valgrind, "needs valgrind (Debian package valgrind)"),
+    @Test(.enabled(if: valgrind && objcopy != nil, "needs valgrind and objcopy (Debian packages valgrind, binutils)"),
           arguments: [["-t", "filter:status=refunded", "-t", "select:id,city,amount,note"], [], ["-t", "count-by:status"],
                       ["-t", "filter:note~line", "-t", "drop:note"]])
     func noAllocationPerRow(_ job: [String]) throws {
