@@ -8,4 +8,8 @@
 /// `n + 64` entries (it may write up to 63 entries past the returned count).
 size_t cscan_index_specials(const uint8_t *p, size_t n, uint8_t delimiter, uint32_t base, uint32_t *out);
 
+/// Asks the kernel to start writing `count` bytes of `fd` at `offset` to the disk, without
+/// waiting (Linux `sync_file_range`; nothing elsewhere). Returns 0 or -1 with errno.
+int cscan_start_writeback(int fd, int64_t offset, int64_t count);
+
 #endif

@@ -80,6 +80,9 @@ public final class JobRunner {
             return outcome
         } catch {
             progress?.clear()
+            // What reached the output file is written before the process ends.
+            try? output?.drain()
+            try? quarantineFile?.drain()
             // Every failure leaves as a PipeRunError, with a documented exit status.
             let failure: any Error
             switch error {

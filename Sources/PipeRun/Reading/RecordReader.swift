@@ -93,9 +93,9 @@ package final class RecordReader {
     @exclusivity(unchecked) private var fieldCount = 0
     @exclusivity(unchecked) private var recordStart = 0
     @exclusivity(unchecked) private var recordEnd = 0
-    /// Whether the current record had no quoted field and no CR (see ``Row``).
+    /// Whether the current record is exactly what writing its fields back gives (see ``Row``).
     @exclusivity(unchecked) private var recordIsVerbatim = false
-    /// Set by the parser when it meets a quote or a CR.
+    /// Set by the parser at a CR line end or a quoted field that needs no quotes.
     @exclusivity(unchecked) private var sawQuoteOrCR = false
 
     /// The byte offset where the current record starts.
@@ -422,8 +422,10 @@ package final class RecordReader {
             if nf == fieldCapacity { growFields() }
             if p < e && b[p] == 34 {
                 // A quoted field: jump from quote to quote.
-                sawQuoteOrCR = true
                 let fieldStart = p
+                // Whether the field holds a delimiter, quote, CR or LF, so that a writer quotes
+                // it too (else the record is not written back byte for byte).
+                var mustBeQuoted = false
                 p += 1
                 let contentStart = p
                 var segment = p
@@ -438,6 +440,7 @@ package final class RecordReader {
                     }
                     while qi < e && b[qi] != 34 {
                         if b[qi] == 10 { newlines += 1 }
+                        mustBeQuoted = true
                         k += 1
                         qi = Int(ix[k])
                     }
@@ -456,6 +459,7 @@ package final class RecordReader {
                         continue
                     }
                     if qi + 1 == e && !eof { return .needMore }
+                    if !mustBeQuoted && !unescaped { sawQuoteOrCR = true }
                     if unescaped {
                         let n = qi - segment
                         (scratch + scratchUsed).update(from: b + segment, count: n)

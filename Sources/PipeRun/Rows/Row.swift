@@ -14,8 +14,9 @@ public struct Row: @unchecked Sendable {
     /// The input record's bytes as read (quotes and line end included), for a row that comes
     /// straight from the input; nil for a row a transform built.
     public let raw: UnsafeRawBufferPointer?
-    /// Whether ``raw`` is exactly what writing these fields in the input's dialect gives (no
-    /// quotes, LF line end): the writer may then copy the record whole.
+    /// Whether ``raw`` is exactly what writing these fields in the input's dialect gives
+    /// (quotes only around fields that need them, LF line end): the writer may then copy the
+    /// record whole.
     @usableFromInline
     let isVerbatim: Bool
 

@@ -6,6 +6,8 @@ package final class OutputFile {
     package let isStandardOutput: Bool
     /// False for devices and pipes (`/dev/null`, a FIFO), which cannot be cut back.
     package let truncatable: Bool
+    /// For a regular file: the thread that writes, behind the caller.
+    private var behind: WriteBehind?
 
     /// Opens (creating it if needed, never truncating) and locks `path`; `-` is standard output.
     package init(path: String, truncatable: Bool = true) throws {
@@ -23,6 +25,7 @@ package final class OutputFile {
             throw PipeRunError(.cannotCreate, "cannot open output \(path): \(describe(errno: errno))")
         }
         self.fd = fd
+        if truncatable { behind = WriteBehind(fd: fd) }
         if flock(fd, LOCK_EX | LOCK_NB) != 0 {
             let err = errno
             close(fd)
@@ -34,11 +37,13 @@ package final class OutputFile {
     }
 
     deinit {
+        behind?.stop()
         if !isStandardOutput { close(fd) }
     }
 
     /// The current length of the file.
     package func length() throws -> Int64 {
+        try drain()
         var st = stat()
         guard fstat(fd, &st) == 0 else {
             throw PipeRunError(.ioError, "cannot stat output \(path): \(describe(errno: errno))")
@@ -49,6 +54,7 @@ package final class OutputFile {
     /// Cuts the file to `length` bytes and places the write position there.
     package func truncate(to length: Int64) throws {
         guard truncatable else { return }
+        try drain()
         guard ftruncate(fd, off_t(length)) == 0 else {
             throw PipeRunError(.ioError, "cannot truncate output \(path) to \(length) bytes: \(describe(errno: errno))")
         }
@@ -57,17 +63,28 @@ package final class OutputFile {
         }
     }
 
-    /// Writes all of `bytes` at the current position.
+    /// Writes all of `bytes` at the current position (for a regular file, on the writing
+    /// thread: an error may show at a later call, at the latest at ``drain()``).
     package func write(_ bytes: UnsafeRawBufferPointer) throws {
-        if let err = writeAll(fd, bytes) {
-            if err == EPIPE { throw OutputClosed() }
-            throw PipeRunError(.ioError, "cannot write output \(path): \(describe(errno: err))")
+        if let err = behind.map({ $0.append(bytes) }) ?? writeAll(fd, bytes) {
+            throw writeError(err)
         }
+    }
+
+    /// Waits until everything written is in the file.
+    package func drain() throws {
+        if let err = behind?.drain() { throw writeError(err) }
+    }
+
+    private func writeError(_ err: Int32) -> any Error {
+        if err == EPIPE { return OutputClosed() }
+        return PipeRunError(.ioError, "cannot write output \(path): \(describe(errno: err))")
     }
 
     /// Flushes written data to the disk.
     package func sync() throws {
         if !truncatable { return }
+        try drain()
         if let err = syncData(fd) {
             throw PipeRunError(.ioError, "cannot sync output \(path): \(describe(errno: err))")
         }

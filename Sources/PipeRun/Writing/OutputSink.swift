@@ -25,7 +25,10 @@ package final class PlainSink: OutputSink {
         length += Int64(bytes.count)
     }
 
-    package func seal() throws -> Int64 { length }
+    package func seal() throws -> Int64 {
+        try file.drain()
+        return length
+    }
 }
 
 /// Compresses bytes into gzip members. Every ``seal()`` finishes the current member, so the
@@ -92,6 +95,7 @@ package final class GzipSink: OutputSink {
             deflateReset(stream)
             memberOpen = false
         }
+        try file.drain()
         return length
     }
 }
