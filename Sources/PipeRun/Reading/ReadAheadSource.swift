@@ -226,6 +226,11 @@ package final class ReadAheadSource: IndexingByteSource, @unchecked Sendable {
         if current == nil {
             lock()
             while state.ready.isEmpty && !state.finished && state.failure == nil {
+                if state.stopping {
+                    // Stopped while a reader waits (it reads on a thread of its own).
+                    unlock()
+                    throw ReadInterrupted()
+                }
                 // Wake up now and then to notice a stop signal while the producer is blocked.
                 var deadline = timespec()
                 clock_gettime(CLOCK_REALTIME, &deadline)
