@@ -522,7 +522,8 @@ public final class JobRunner {
         }
         let reader = RecordReader(source: source, format: options.inputFormat,
                                   delimiter: delimiter,
-                                  bufferSize: min(1 << 20, options.maxRecordBytes),
+                                  // Room for a whole read-ahead block after a partial record.
+                                  bufferSize: min(2 << 20, options.maxRecordBytes),
                                   maxRecordBytes: options.maxRecordBytes)
         reader.flexible = options.flexible
         lastReader = reader

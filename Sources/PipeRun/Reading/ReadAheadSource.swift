@@ -266,9 +266,15 @@ package final class ReadAheadSource: IndexingByteSource, @unchecked Sendable {
             let shift = base &- UInt32(currentPosition)
             let from = chunk.specials + currentSpecial
             let available = chunk.specialCount - currentSpecial
-            while listed < available && from[listed] < stop {
-                specials[listed] = from[listed] &+ shift
-                listed += 1
+            if currentPosition + n == chunk.count {
+                // The rest of the chunk (the usual case): every position left, without a test.
+                for i in 0..<available { specials[i] = from[i] &+ shift }
+                listed = available
+            } else {
+                while listed < available && from[listed] < stop {
+                    specials[listed] = from[listed] &+ shift
+                    listed += 1
+                }
             }
             currentSpecial += listed
         }
