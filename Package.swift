@@ -36,7 +36,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PipeRunTests",
-            dependencies: ["PipeRun"]
+            dependencies: ["PipeRun", "CScan", "CZlib"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -272,7 +272,7 @@ package final class GzipByteSource: ByteSource, @unchecked Sendable {
                 min(v.checks.first?.end ?? Int64.max, v.pendingPoints.first ?? Int64.max)
             }
             let take = Int(min(Int64(bytes.count - p), boundary - verifyOffset))
-            verifyCRC = UInt32(crc32(uLong(verifyCRC), bytes.baseAddress!.assumingMemoryBound(to: Bytef.self) + p, uInt(take)))
+            verifyCRC = CRC32.update(verifyCRC, UnsafeRawBufferPointer(start: bytes.baseAddress! + p, count: take))
             verifyOffset += Int64(take)
             p += take
         }
