@@ -10,17 +10,9 @@ final class Ticker: @unchecked Sendable {
 
     init(periodNanoseconds: UInt64) {
         period = max(periodNanoseconds, 1_000_000)
-        let context = Unmanaged.passRetained(self).toOpaque()
-        var t = pthread_t()
-        let rc = pthread_create(&t, nil, { raw in
-            let ticker = Unmanaged<Ticker>.fromOpaque(raw!).takeRetainedValue()
-            ticker.loop()
-            return nil
-        }, context)
-        if rc == 0 {
+        if case .success(let t) = startThread({ self.loop() }) {
             thread = t
         } else {
-            Unmanaged<Ticker>.fromOpaque(context).release()
             flag.store(true, ordering: .relaxed)
         }
     }

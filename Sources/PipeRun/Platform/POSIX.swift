@@ -55,3 +55,23 @@ package func monotonicNanoseconds() -> UInt64 {
     clock_gettime(CLOCK_MONOTONIC, &ts)
     return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
 }
+
+/// Runs `body` on a new thread; returns the thread (to join) or, when it cannot start, the
+/// error number. The corresponding C function is `pthread_create`.
+package func startThread(_ body: @escaping () -> Void) -> Result<pthread_t, PipeRunError> {
+    final class Box {
+        let body: () -> Void
+        init(_ body: @escaping () -> Void) { self.body = body }
+    }
+    let context = Unmanaged.passRetained(Box(body)).toOpaque()
+    var thread = pthread_t()
+    let rc = pthread_create(&thread, nil, { raw in
+        Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue().body()
+        return nil
+    }, context)
+    guard rc == 0 else {
+        Unmanaged<Box>.fromOpaque(context).release()
+        return .failure(PipeRunError(.ioError, "cannot start a thread: \(describe(errno: rc))"))
+    }
+    return .success(thread)
+}

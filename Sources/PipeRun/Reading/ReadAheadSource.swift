@@ -77,33 +77,16 @@ package final class ReadAheadSource: IndexingByteSource, @unchecked Sendable {
     package func start() {
         guard threads.isEmpty else { return }
         for producing in [true, false] {
-            let context = Unmanaged.passRetained(Job(source: self, producing: producing)).toOpaque()
-            var t = pthread_t()
-            let rc = pthread_create(&t, nil, { raw in
-                let job = Unmanaged<Job>.fromOpaque(raw!).takeRetainedValue()
-                if job.producing { job.source.produce() } else { job.source.check() }
-                return nil
-            }, context)
-            if rc == 0 {
+            switch startThread({ producing ? self.produce() : self.check() }) {
+            case .success(let t):
                 threads.append(t)
-            } else {
-                Unmanaged<Job>.fromOpaque(context).release()
+            case .failure(let error):
                 lock()
-                state.failure = PipeRunError(.ioError, "cannot start the read-ahead threads")
+                state.failure = error
                 state.stopping = true
                 pthread_cond_broadcast(&changed)
                 unlock()
             }
-        }
-    }
-
-    /// What a thread does: read, or check.
-    private final class Job {
-        let source: ReadAheadSource
-        let producing: Bool
-        init(source: ReadAheadSource, producing: Bool) {
-            self.source = source
-            self.producing = producing
         }
     }
 

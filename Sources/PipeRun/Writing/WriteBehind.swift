@@ -105,18 +105,12 @@ final class WriteBehind: @unchecked Sendable {
     }
 
     private func startThread() {
-        let context = Unmanaged.passRetained(self).toOpaque()
-        var t = pthread_t()
-        let rc = pthread_create(&t, nil, { raw in
-            Unmanaged<WriteBehind>.fromOpaque(raw!).takeRetainedValue().writeQueued()
-            return nil
-        }, context)
-        if rc == 0 {
+        switch PipeRun.startThread({ self.writeQueued() }) {
+        case .success(let t):
             thread = t
-        } else {
-            Unmanaged<WriteBehind>.fromOpaque(context).release()
+        case .failure:
             pthread_mutex_lock(&mutex)
-            failure = rc
+            failure = EAGAIN
             pthread_mutex_unlock(&mutex)
         }
     }

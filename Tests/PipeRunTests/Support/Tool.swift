@@ -49,8 +49,8 @@ enum Tool {
         let id = UUID().uuidString
         let out = dir.appendingPathComponent(".stdout-\(id)")
         let err = dir.appendingPathComponent(".stderr-\(id)")
-        FileManager.default.createFile(atPath: out.path, contents: nil)
-        FileManager.default.createFile(atPath: err.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: out.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: err.path, contents: nil)
         process.standardOutput = try FileHandle(forWritingTo: out)
         process.standardError = try FileHandle(forWritingTo: err)
         if let stdin {
