@@ -20,6 +20,8 @@ public final class JobRunner {
 
     @exclusivity(unchecked) private var transforms: [any RowTransform] = []
     @exclusivity(unchecked) private var writer: RecordWriter!
+    /// Stage `i` takes a row through transforms `i...` to the writer (see ``buildStages()``).
+    private var stages: [(Row) throws -> Void] = []
     private var outputSink: (any OutputSink)!
     private var quarantineSink: PlainSink?
     private var quarantineWriter: RecordWriter?
@@ -308,6 +310,7 @@ public final class JobRunner {
         }
         writer = RecordWriter(sink: outputSink, format: outputFormat, delimiter: outputDelimiter)
         writer.copiesVerbatimRows = outputFormat == inputFormat && (inputFormat == .lines || outputDelimiter == delimiter)
+        buildStages()
         if let quarantine {
             try quarantine.truncate(to: quarantineLength)
             quarantineFile = quarantine
@@ -355,6 +358,7 @@ public final class JobRunner {
         defer { ticker.stop() }
         var stopReason: String? = nil
 
+        let firstStage = stages[0]
         loop: while true {
             if receivedStopSignal.load(ordering: .relaxed) != 0 {
                 stopReason = StopSignals.name(receivedStopSignal.load(ordering: .relaxed))
@@ -399,7 +403,7 @@ public final class JobRunner {
                 writer.beginRecord()
                 let row = reader.row
                 do {
-                    try push(row, stage: 0)
+                    try firstStage(row)
                 } catch let failure as OutputFailure {
                     throw failure.underlying
                 } catch is EndOfJob {
@@ -474,16 +478,30 @@ public final class JobRunner {
 
     /// Passes `row` to the transform at `stage`, or writes it after the last one.
     private func push(_ row: Row, stage: Int) throws {
-        if stage == transforms.count {
+        try stages[stage](row)
+    }
+
+    /// Makes ``stages``: for each stage, a closure that hands a row to that stage's transform
+    /// with the next stage's closure as `emit`, the last one writing. (Closures that hold their
+    /// transform and their successor: the per-row path does no lookups and no reference
+    /// counting.)
+    private func buildStages() {
+        let writer = self.writer!
+        var next: (Row) throws -> Void = { [unowned(unsafe) self] row in
             do {
                 try writer.write(row)
             } catch {
                 throw OutputFailure(underlying: error)
             }
-            rowsWritten += 1
-            return
+            self.rowsWritten += 1
         }
-        try transforms[stage].process(row) { try push($0, stage: stage + 1) }
+        var built = [next]
+        for transform in transforms.reversed() {
+            let following = next
+            next = { row in try transform.process(row, emit: following) }
+            built.append(next)
+        }
+        stages = built.reversed()
     }
 
     /// Opens a reader on ``input``: gzip (decompressed on a read-ahead thread) or plain. Returns
