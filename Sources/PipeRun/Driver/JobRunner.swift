@@ -22,6 +22,8 @@ public final class JobRunner {
     @exclusivity(unchecked) private var writer: RecordWriter!
     /// Stage `i` takes a row through transforms `i...` to the writer (see ``buildStages()``).
     private var stages: [(Row) throws -> Void] = []
+    /// Stage 0, kept apart: a closure read from an array is called through a conversion thunk.
+    private var firstStage: (Row) throws -> Void = { _ in }
     private var outputSink: (any OutputSink)!
     private var quarantineSink: PlainSink?
     private var quarantineWriter: RecordWriter?
@@ -358,7 +360,7 @@ public final class JobRunner {
         defer { ticker.stop() }
         var stopReason: String? = nil
 
-        let firstStage = stages[0]
+        let firstStage = self.firstStage
         loop: while true {
             if receivedStopSignal.load(ordering: .relaxed) != 0 {
                 stopReason = StopSignals.name(receivedStopSignal.load(ordering: .relaxed))
@@ -502,6 +504,7 @@ public final class JobRunner {
             built.append(next)
         }
         stages = built.reversed()
+        firstStage = next
     }
 
     /// Opens a reader on ``input``: gzip (decompressed on a read-ahead thread) or plain. Returns
