@@ -1,17 +1,26 @@
 import CScan
 
-/// A record that could not be parsed, or whose field count is wrong.
-package struct MalformedRecord: Sendable {
+/// A record that could not be parsed, or whose field count is wrong. (A class: the reader's
+/// ``RecordReader/Next`` is then one word, and returning `.record` costs nothing.)
+package final class MalformedRecord: Sendable {
     /// Why the record is malformed.
-    package var reason: String
+    package let reason: String
     /// The byte offset where the record starts.
-    package var offset: Int64
+    package let offset: Int64
     /// The byte offset of the offending byte.
-    package var errorOffset: Int64
+    package let errorOffset: Int64
     /// The 1-based line where the record starts.
-    package var line: Int64
+    package let line: Int64
     /// The record's raw bytes, up to its end (or the next line feed when its end is unknown).
-    package var raw: [UInt8]
+    package let raw: [UInt8]
+
+    package init(reason: String, offset: Int64, errorOffset: Int64, line: Int64, raw: [UInt8]) {
+        self.reason = reason
+        self.offset = offset
+        self.errorOffset = errorOffset
+        self.line = line
+        self.raw = raw
+    }
 
     /// A short, printable excerpt of the record.
     package var excerpt: String {
@@ -60,7 +69,7 @@ package final class RecordReader {
     private enum Step {
         case done(end: Int, newlines: Int64)
         case needMore
-        case bad(String, at: Int)
+        case bad(StaticString, at: Int)
     }
 
     let source: ByteSource
@@ -211,7 +220,8 @@ package final class RecordReader {
                 if try !refill() {
                     return .malformed(try skipOverlongRecord())
                 }
-            case .bad(let reason, let at):
+            case .bad(let staticReason, let at):
+                let reason = "\(staticReason)"
                 // The parser may have looked far ahead (an unterminated quote): the next record
                 // starts before that.
                 nextSpecial = firstSpecial
