@@ -15,6 +15,13 @@ int cscan_has_fast_crc32(void);
 /// `p`; `len` must be at least 64 and a multiple of 16. Only when ``cscan_has_fast_crc32``.
 uint32_t cscan_crc32_fold(uint32_t crc, const uint8_t *p, size_t len);
 
+/// The scan this CPU runs: 2 for AVX2, 1 for SSE2, 0 for plain C.
+int cscan_scan_level(void);
+
+/// ``cscan_index_specials`` with the scan of `level` (or the best this CPU has, if lower), so
+/// tests can check each one.
+size_t cscan_index_specials_at(int level, const uint8_t *p, size_t n, uint8_t delimiter, uint32_t base, uint32_t *out);
+
 /// Asks the kernel to start writing `count` bytes of `fd` at `offset` to the disk, without
 /// waiting (Linux `sync_file_range`; nothing elsewhere). Returns 0 or -1 with errno.
 int cscan_start_writeback(int fd, int64_t offset, int64_t count);
