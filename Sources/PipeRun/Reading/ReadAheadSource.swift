@@ -9,18 +9,45 @@ import CScan
 /// reader, lists the block's special bytes (see ``IndexingByteSource``), before the reader gets
 /// it. Position the wrapped source (a resume) before the first read, which starts the threads;
 /// ``stop()`` ends them.
+///
+/// A reader can also borrow a whole block instead of copying it (``takeBlock()``): each block
+/// has ``headroom`` free bytes in front, where the reader puts the partial record it has left,
+/// so that the record and the block are one run of memory.
 package final class ReadAheadSource: IndexingByteSource, @unchecked Sendable {
-    private struct Chunk {
+    fileprivate struct Chunk {
+        /// The allocation: ``headroom`` bytes, then the block (`bytes`).
+        var start: UnsafeMutablePointer<UInt8>
         var bytes: UnsafeMutableRawBufferPointer
         var count = 0
-        /// The positions of the special bytes in `bytes`, when indexing.
+        /// The allocation: ``headroom`` entries, then the positions of the block's special
+        /// bytes (counted from `start`), when indexing.
+        var specialsStart: UnsafeMutablePointer<UInt32>
         var specials: UnsafeMutablePointer<UInt32>
         var specialCount = 0
 
-        func deallocate() {
-            bytes.deallocate()
-            specials.deallocate()
+        init(headroom: Int, size: Int, entries: Int) {
+            start = .allocate(capacity: headroom + size)
+            bytes = UnsafeMutableRawBufferPointer(start: start + headroom, count: size)
+            specialsStart = .allocate(capacity: headroom + entries)
+            specials = specialsStart + headroom
         }
+
+        func deallocate() {
+            start.deallocate()
+            specialsStart.deallocate()
+        }
+    }
+
+    /// A block lent whole to a reader (``takeBlock()``), until ``giveBack(_:)``.
+    package struct LentBlock {
+        /// The memory: ``headroom`` free bytes, then `count` bytes of input.
+        package let start: UnsafeMutablePointer<UInt8>
+        package let count: Int
+        /// The special bytes' positions (counted from `start`), with ``headroom`` free entries
+        /// before the first and room for 65 after the last.
+        package let specials: UnsafeMutablePointer<UInt32>
+        package let specialCount: Int
+        fileprivate let chunk: Chunk
     }
 
     private struct State {
@@ -49,17 +76,24 @@ package final class ReadAheadSource: IndexingByteSource, @unchecked Sendable {
     private var stopped = false
     /// The delimiter whose blocks' special bytes are listed, or nil.
     private let indexDelimiter: UInt8?
+    /// Free bytes (and special-byte entries) in front of every block.
+    package let headroom: Int
+    /// The size of a block.
+    package let blockSize: Int
+    /// Blocks lent to the reader.
+    private var lent: [Chunk] = []
 
-    package init(wrapping source: any ByteSource, chunkSize: Int = 1 << 20, depth: Int = 4,
+    package init(wrapping source: any ByteSource, chunkSize: Int = 1 << 20, depth: Int = 4, headroom: Int = 64 << 10,
                  indexing delimiter: UInt8? = nil, shouldStop: @escaping () -> Bool) {
         wrapped = source
         self.shouldStop = shouldStop
         indexDelimiter = delimiter
+        self.headroom = headroom
+        blockSize = chunkSize
         pthread_mutex_init(&mutex, nil)
         pthread_cond_init(&changed, nil)
         for _ in 0..<depth {
-            state.free.append(Chunk(bytes: .allocate(byteCount: chunkSize, alignment: 64),
-                                    specials: .allocate(capacity: delimiter == nil ? 1 : chunkSize + 64)))
+            state.free.append(Chunk(headroom: headroom, size: chunkSize, entries: delimiter == nil ? 1 : chunkSize + 65))
         }
     }
 
@@ -67,7 +101,7 @@ package final class ReadAheadSource: IndexingByteSource, @unchecked Sendable {
 
     deinit {
         stop()
-        for chunk in state.free + state.unchecked + state.ready { chunk.deallocate() }
+        for chunk in state.free + state.unchecked + state.ready + lent { chunk.deallocate() }
         if let current { current.deallocate() }
         pthread_cond_destroy(&changed)
         pthread_mutex_destroy(&mutex)
@@ -184,7 +218,7 @@ package final class ReadAheadSource: IndexingByteSource, @unchecked Sendable {
             }
             if failure == nil, let delimiter = indexDelimiter {
                 chunk.specialCount = cscan_index_specials(chunk.bytes.baseAddress!.assumingMemoryBound(to: UInt8.self),
-                                                          chunk.count, delimiter, 0, chunk.specials)
+                                                          chunk.count, delimiter, UInt32(headroom), chunk.specials)
             }
             lock()
             if let failure {
@@ -203,41 +237,70 @@ package final class ReadAheadSource: IndexingByteSource, @unchecked Sendable {
         try read(into: buffer, specials: nil, base: 0).bytes
     }
 
+    /// The next checked chunk; nil at the end of the input.
+    private func nextChunk() throws -> Chunk? {
+        if threads.isEmpty && !stopped { start() }
+        lock()
+        while state.ready.isEmpty && !state.finished && state.failure == nil {
+            if state.stopping {
+                // Stopped while a reader waits (it reads on a thread of its own).
+                unlock()
+                throw ReadInterrupted()
+            }
+            // Wake up now and then to notice a stop signal while the producer is blocked.
+            var deadline = timespec()
+            clock_gettime(CLOCK_REALTIME, &deadline)
+            deadline.tv_nsec += 50_000_000
+            if deadline.tv_nsec >= 1_000_000_000 {
+                deadline.tv_sec += 1
+                deadline.tv_nsec -= 1_000_000_000
+            }
+            pthread_cond_timedwait(&changed, &mutex, &deadline)
+            if state.ready.isEmpty && shouldStop() {
+                unlock()
+                throw ReadInterrupted()
+            }
+        }
+        if state.ready.isEmpty {
+            let failure = state.failure
+            unlock()
+            if let failure { throw failure }
+            return nil
+        }
+        let chunk = state.ready.removeFirst()
+        unlock()
+        return chunk
+    }
+
+    /// Whether the next block can be lent whole (none is half read).
+    package var canLendBlock: Bool { current == nil }
+
+    /// Lends the next block whole (see ``LentBlock``); nil at the end of the input. Only when
+    /// ``canLendBlock``.
+    package func takeBlock() throws -> LentBlock? {
+        precondition(current == nil, "a block is half read")
+        guard let chunk = try nextChunk() else { return nil }
+        lent.append(chunk)
+        return LentBlock(start: chunk.start, count: chunk.count, specials: chunk.specials,
+                         specialCount: chunk.specialCount, chunk: chunk)
+    }
+
+    /// Takes back a block lent by ``takeBlock()``.
+    package func giveBack(_ block: LentBlock) {
+        lent.removeAll { $0.start == block.start }
+        lock()
+        state.free.append(block.chunk)
+        pthread_cond_broadcast(&changed)
+        unlock()
+    }
+
     package func read(into buffer: UnsafeMutableRawBufferPointer, specials: UnsafeMutablePointer<UInt32>?,
                       base: UInt32) throws -> (bytes: Int, specials: Int) {
-        if threads.isEmpty && !stopped { start() }
         if current == nil {
-            lock()
-            while state.ready.isEmpty && !state.finished && state.failure == nil {
-                if state.stopping {
-                    // Stopped while a reader waits (it reads on a thread of its own).
-                    unlock()
-                    throw ReadInterrupted()
-                }
-                // Wake up now and then to notice a stop signal while the producer is blocked.
-                var deadline = timespec()
-                clock_gettime(CLOCK_REALTIME, &deadline)
-                deadline.tv_nsec += 50_000_000
-                if deadline.tv_nsec >= 1_000_000_000 {
-                    deadline.tv_sec += 1
-                    deadline.tv_nsec -= 1_000_000_000
-                }
-                pthread_cond_timedwait(&changed, &mutex, &deadline)
-                if state.ready.isEmpty && shouldStop() {
-                    unlock()
-                    throw ReadInterrupted()
-                }
-            }
-            if state.ready.isEmpty {
-                let failure = state.failure
-                unlock()
-                if let failure { throw failure }
-                return (0, 0)
-            }
-            current = state.ready.removeFirst()
+            guard let chunk = try nextChunk() else { return (0, 0) }
+            current = chunk
             currentPosition = 0
             currentSpecial = 0
-            unlock()
         }
         let chunk = current!
         let n = min(buffer.count, chunk.count - currentPosition)
@@ -245,8 +308,9 @@ package final class ReadAheadSource: IndexingByteSource, @unchecked Sendable {
         var listed = 0
         if let specials, indexDelimiter != nil {
             // The positions in the part handed over, moved to where it lands.
-            let stop = UInt32(currentPosition + n)
-            let shift = base &- UInt32(currentPosition)
+            // (Positions are counted from the chunk's start, `headroom` bytes before its block.)
+            let stop = UInt32(headroom + currentPosition + n)
+            let shift = base &- UInt32(headroom + currentPosition)
             let from = chunk.specials + currentSpecial
             let available = chunk.specialCount - currentSpecial
             if currentPosition + n == chunk.count {

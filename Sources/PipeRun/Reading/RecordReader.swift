@@ -94,6 +94,13 @@ package final class RecordReader {
     /// unparsed record (CSV and TSV only), then `end` as a sentinel.
     @exclusivity(unchecked) private var specials: UnsafeMutablePointer<UInt32>
     @exclusivity(unchecked) private var specialCount = 0
+    /// The reader's own buffer and list; `buf` and `specials` are these, or a lent block's.
+    @exclusivity(unchecked) private var ownBuf: UnsafeMutablePointer<UInt8>
+    @exclusivity(unchecked) private var ownCapacity: Int
+    @exclusivity(unchecked) private var ownSpecials: UnsafeMutablePointer<UInt32>
+    /// The source that lends whole blocks, and the block that is the buffer now.
+    private let lender: ReadAheadSource?
+    @exclusivity(unchecked) private var lent: ReadAheadSource.LentBlock?
     /// The first entry of `specials` that may lie at or after the parser's position.
     @exclusivity(unchecked) private var nextSpecial = 0
 
@@ -125,10 +132,20 @@ package final class RecordReader {
         // Positions are 32-bit: a record may not reach 4 GiB.
         self.maxRecordBytes = min(max(maxRecordBytes, 1024), RecordReader.largestRecordLimit)
         capacity = min(max(bufferSize, 64), self.maxRecordBytes)
-        buf = .allocate(capacity: capacity)
+        // Blocks are lent only when every record one can hold is within the limit.
+        if let ahead = source as? ReadAheadSource, indexing != nil,
+           ahead.headroom + ahead.blockSize <= min(capacity, self.maxRecordBytes) {
+            lender = ahead
+        } else {
+            lender = nil
+        }
+        ownCapacity = capacity
+        ownBuf = .allocate(capacity: capacity)
+        buf = ownBuf
         scratch = .allocate(capacity: capacity)
         fields = .allocate(capacity: fieldCapacity)
-        specials = .allocate(capacity: capacity + 65)
+        ownSpecials = .allocate(capacity: capacity + 65)
+        specials = ownSpecials
         specials[0] = 0
     }
 
@@ -136,10 +153,11 @@ package final class RecordReader {
     package static let largestRecordLimit = 1 << 30
 
     deinit {
-        buf.deallocate()
+        if let lent { lender?.giveBack(lent) }
+        ownBuf.deallocate()
         scratch.deallocate()
         fields.deallocate()
-        specials.deallocate()
+        ownSpecials.deallocate()
     }
 
     /// The byte offset just after the last record returned: where a resumed job starts.
@@ -170,6 +188,13 @@ package final class RecordReader {
 
     /// Continues reading at `offset` (line `line`), where the source has already been moved.
     package func sourceMoved(to offset: Int64, line: Int64) {
+        if let lent {
+            lender?.giveBack(lent)
+            self.lent = nil
+            buf = ownBuf
+            capacity = ownCapacity
+            specials = ownSpecials
+        }
         pos = 0
         end = 0
         eof = false
@@ -188,10 +213,10 @@ package final class RecordReader {
                 try refill()
                 continue
             }
-            if baseOffset == 0 && pos == 0 {
+            if baseOffset + Int64(pos) == 0 {
                 // A UTF-8 byte order mark is not part of the first field.
-                if end < 3 && !eof { try refill(); continue }
-                if end >= 3 && buf[0] == 0xEF && buf[1] == 0xBB && buf[2] == 0xBF { pos = 3; continue }
+                if end - pos < 3 && !eof { try refill(); continue }
+                if end - pos >= 3 && buf[pos] == 0xEF && buf[pos + 1] == 0xBB && buf[pos + 2] == 0xBF { pos += 3; continue }
             }
             sawQuoteOrCR = false
             let firstSpecial = nextSpecial
@@ -308,7 +333,9 @@ package final class RecordReader {
     }
 
     /// Moves the unread bytes to the front and reads more; grows the buffer when a record fills
-    /// it. Returns false when the buffer is full and may not grow.
+    /// it. Returns false when the buffer is full and may not grow. With a read-ahead source that
+    /// lends whole blocks, the unread bytes go in front of the next block instead, and the
+    /// block is the buffer: nothing is copied but a partial record.
     @discardableResult
     private func refill() throws -> Bool {
         // Keep the positions of the unread bytes' special bytes (the parser starts again at `pos`).
@@ -318,9 +345,52 @@ package final class RecordReader {
             let middle = (kept + upper) / 2
             if Int(specials[middle]) < pos { kept = middle + 1 } else { upper = middle }
         }
+        let unread = end - pos
+        if let lender, !eof, unread <= lender.headroom, lender.canLendBlock {
+            guard let block = try lender.takeBlock() else {
+                // The end: the buffer stays as it is.
+                nextSpecial = kept
+                eof = true
+                return true
+            }
+            specialCount -= kept
+            let newPos = lender.headroom - unread
+            if unread > 0 { (block.start + newPos).update(from: buf + pos, count: unread) }
+            let moved = block.specials - specialCount
+            let shift = UInt32(truncatingIfNeeded: newPos - pos)
+            for i in 0..<specialCount { moved[i] = specials[kept + i] &+ shift }
+            if let previous = lent { lender.giveBack(previous) }
+            lent = block
+            baseOffset += Int64(pos - newPos)
+            buf = block.start
+            pos = newPos
+            end = lender.headroom + block.count
+            capacity = end
+            specials = moved
+            specialCount += block.specialCount
+            specials[specialCount] = UInt32(end)
+            recordStart = pos
+            recordEnd = pos
+            nextSpecial = 0
+            return true
+        }
         specialCount -= kept
-        if pos > 0 {
-            let unread = end - pos
+        if let previous = lent {
+            // A partial record longer than the headroom: back to the reader's own buffer.
+            if unread > 0 { ownBuf.update(from: buf + pos, count: unread) }
+            let shift = UInt32(pos)
+            for i in 0..<specialCount { ownSpecials[i] = specials[kept + i] - shift }
+            lender?.giveBack(previous)
+            lent = nil
+            buf = ownBuf
+            capacity = ownCapacity
+            specials = ownSpecials
+            baseOffset += Int64(pos)
+            recordStart = 0
+            recordEnd = 0
+            pos = 0
+            end = unread
+        } else if pos > 0 {
             if unread > 0 { memmove(buf, buf + pos, unread) }
             let shift = UInt32(pos)
             for i in 0..<specialCount { specials[i] = specials[kept + i] - shift }
@@ -339,14 +409,17 @@ package final class RecordReader {
             let newCapacity = min(capacity * 2, maxRecordBytes)
             let grown = UnsafeMutablePointer<UInt8>.allocate(capacity: newCapacity)
             grown.update(from: buf, count: end)
-            buf.deallocate()
+            ownBuf.deallocate()
             scratch.deallocate()
+            ownBuf = grown
             buf = grown
             scratch = .allocate(capacity: newCapacity)
             let grownSpecials = UnsafeMutablePointer<UInt32>.allocate(capacity: newCapacity + 65)
             grownSpecials.update(from: specials, count: specialCount + 1)
-            specials.deallocate()
+            ownSpecials.deallocate()
+            ownSpecials = grownSpecials
             specials = grownSpecials
+            ownCapacity = newCapacity
             capacity = newCapacity
         }
         let space = UnsafeMutableRawBufferPointer(start: buf + end, count: capacity - end)

@@ -117,10 +117,12 @@ import Testing
         .map { "\($0)/python3" }.first { FileManager.default.isExecutableFile(atPath: $0) }
 
     /// Random fields (quotes, CRLF, lone CRs, other delimiters, UTF-8) in a file larger than a
-    /// read-ahead block, plain or gzip, with a comma, a semicolon or a tab between fields.
+    /// read-ahead block, plain or gzip, with a comma, a semicolon or a tab between fields; and
+    /// with a few huge fields (longer than the room in front of a block, and than a block).
     @Test(.enabled(if: python != nil, "python3 is the outside oracle"),
-          arguments: [(",", false), (";", true), ("\t", false), ("\t", true)])
-    func parsingAndQuotingMatchPythonsCSVModule(_ delimiter: String, _ gzip: Bool) throws {
+          arguments: [(",", false, false), (";", true, false), ("\t", false, false), ("\t", true, false),
+                      (",", false, true), (";", true, true)])
+    func parsingAndQuotingMatchPythonsCSVModule(_ delimiter: String, _ gzip: Bool, _ huge: Bool) throws {
         let scratch = try Scratch()
         var rng = SplitMix(seed: 99)
         let pieces = ["a", "Zoë", ",", "\"", "\n", "\r\n", " ", "x y", "1.5", "\t", "\r", ";", "語"]
@@ -129,8 +131,13 @@ import Testing
         let rows = 40_000
         for i in 0..<rows {
             var fields: [String] = []
-            for _ in 0..<4 {
-                let value = (0..<Int(rng.next() % 5)).map { _ in pieces[Int(rng.next() % UInt64(pieces.count))] }.joined()
+            for column in 0..<4 {
+                var value = (0..<Int(rng.next() % 5)).map { _ in pieces[Int(rng.next() % UInt64(pieces.count))] }.joined()
+                if huge && column == 2 && i % 4000 == 1 {
+                    // 70 KB to 3 MB, with quotes and line ends inside.
+                    let size = [70_000, 300_000, 1_500_000, 3_000_000][(i / 4000) % 4]
+                    value = String(repeating: "long \"text\"\n" + delimiter, count: size / 14)
+                }
                 let special = value.contains { $0 == d || $0 == "\"" || $0 == "\n" || $0 == "\r" || $0 == "\r\n" }
                 let quote = special || rng.next() % 10 == 0
                 fields.append(quote ? "\"" + value.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : value)
@@ -151,6 +158,7 @@ import Testing
         let script = """
             import csv, sys
             d = sys.argv[3]
+            csv.field_size_limit(1 << 30)
             def rows(path, enc):
                 with open(path, newline='', encoding=enc) as f:
                     return [r for r in csv.reader(f, delimiter=d, strict=True) if r]
