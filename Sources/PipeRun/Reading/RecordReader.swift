@@ -54,11 +54,13 @@ extension String {
 
 /// Splits a byte stream into records and fields, keeping each record's byte offsets.
 ///
-/// It reads large blocks into one reused buffer and lists, as each block arrives, the position
-/// of every delimiter, quote, CR and LF in it (a vectorised scan, see `cscan_index_specials`);
-/// a field then ends at the next listed position (for a quoted field: the next listed quote
-/// that is not doubled). A record's fields are views into that buffer, or into a scratch buffer when
-/// `""` escapes had to be removed. Nothing is allocated per record.
+/// It reads large blocks into one reused buffer (or, from a ``ReadAheadSource``, borrows the
+/// source's blocks and puts the partial record it has left in front of the next one) with the
+/// position of every delimiter, quote, CR and LF in them, found by a vectorised scan
+/// (`cscan_index_specials`, on the read-ahead thread when there is one). A field then ends at
+/// the next listed position (for a quoted field: the next listed quote that is not doubled).
+/// A record's fields are views into the buffer, or into a scratch buffer when `""` escapes had
+/// to be removed. Nothing is allocated per record.
 package final class RecordReader {
     package enum Next {
         case record
