@@ -210,8 +210,14 @@ func haveCommand(_ name: String) -> Bool {
         // As if the whole file were one huge deflate block: no access point after the start.
         let args = ["run", "in.gz", "-o", "out.csv", "--gzip-access-point-spacing", "1000000000000",
                     "-t", "delay:0.001"] + Self.job
-        let first = try Tool.run(args + ["--max-runtime", "3"], in: scratch.url)
-        #expect(first.status == 75, "\(first.stderr)")
+        // Killed once a checkpoint lies 3 MiB in (over 2 MiB must be decompressed again for a
+        // notice), however fast the machine.
+        let killed = try killWhenCheckpoint(args + ["--checkpoint-every", "0.05"], in: scratch,
+                                            checkpoint: "out.csv.checkpoint") { text in
+            guard let at = text.range(of: "\"offset\" : ") else { return false }
+            return (Int(text[at.upperBound...].prefix { $0.isNumber }) ?? 0) >= 3 << 20
+        }
+        #expect(killed != nil, "the run ended before a checkpoint 3 MiB in")
         let resumed = try Tool.run(args, in: scratch.url)
         #expect(resumed.status == 0, "\(resumed.stderr)")
         #expect(resumed.stderr.contains("no gzip access point near the cursor"), "\(resumed.stderr)")
