@@ -24,6 +24,8 @@ package final class ReadAheadSource: IndexingByteSource, @unchecked Sendable {
         var specialsStart: UnsafeMutablePointer<UInt32>
         var specials: UnsafeMutablePointer<UInt32>
         var specialCount = 0
+        /// The block's records, when parsed on the read-ahead thread (``parsesRecords``).
+        var parser: BlockParser?
 
         init(headroom: Int, size: Int, entries: Int) {
             // Page-aligned (the headroom is a multiple of a page): the kernel copies into an
@@ -50,6 +52,8 @@ package final class ReadAheadSource: IndexingByteSource, @unchecked Sendable {
         /// before the first and room for 65 after the last.
         package let specials: UnsafeMutablePointer<UInt32>
         package let specialCount: Int
+        /// The block's records parsed ahead, if any (positions counted from `start`).
+        package let parsed: BlockParser?
         fileprivate let chunk: Chunk
     }
 
@@ -85,6 +89,19 @@ package final class ReadAheadSource: IndexingByteSource, @unchecked Sendable {
     package let blockSize: Int
     /// Blocks lent to the reader.
     private var lent: [Chunk] = []
+    /// When the checking thread also parses the records of blocks (see ``BlockParser``).
+    package enum RecordParsing {
+        case never
+        /// While the reader has blocks waiting (else it would wait for this one).
+        case whenReaderBusy
+        /// Every block (for tests).
+        case always
+    }
+
+    /// Set by a reader that borrows blocks, before the first read.
+    package var parsesRecords = RecordParsing.never
+    /// Whether the next block to check starts inside quotes (when ``parsesRecords``).
+    private var nextStartsInsideQuotes = false
 
     package init(wrapping source: any ByteSource, chunkSize: Int = 1 << 20, depth: Int = 4, headroom: Int = 64 << 10,
                  indexing delimiter: UInt8? = nil, shouldStop: @escaping () -> Bool) {
@@ -222,6 +239,7 @@ package final class ReadAheadSource: IndexingByteSource, @unchecked Sendable {
             if failure == nil, let delimiter = indexDelimiter {
                 chunk.specialCount = cscan_index_specials(chunk.bytes.baseAddress!.assumingMemoryBound(to: UInt8.self),
                                                           chunk.count, delimiter, UInt32(headroom), chunk.specials)
+                if parsesRecords != .never { parseRecords(of: &chunk, delimiter: delimiter) }
             }
             lock()
             if let failure {
@@ -234,6 +252,29 @@ package final class ReadAheadSource: IndexingByteSource, @unchecked Sendable {
             unlock()
             if failure != nil { return }
         }
+    }
+
+    /// Parses the chunk's records (see ``parsesRecords``); keeps track of the quotes either way.
+    private func parseRecords(of chunk: inout Chunk, delimiter: UInt8) {
+        let b = chunk.start
+        let end = headroom + chunk.count
+        chunk.specials[chunk.specialCount] = UInt32(end)
+        var parse = parsesRecords == .always
+        if !parse {
+            lock()
+            parse = !state.ready.isEmpty
+            unlock()
+        }
+        guard parse else {
+            chunk.parser?.clear()
+            nextStartsInsideQuotes = nextStartsInsideQuotes != BlockParser.oddQuotes(b, chunk.specials, from: 0,
+                                                                                       to: chunk.specialCount)
+            return
+        }
+        if chunk.parser == nil { chunk.parser = BlockParser(blockSize: blockSize) }
+        nextStartsInsideQuotes = chunk.parser!.parse(b, end: end, specials: chunk.specials,
+                                                     count: chunk.specialCount, delimiter: delimiter,
+                                                     insideQuotes: nextStartsInsideQuotes)
     }
 
     package func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
@@ -285,7 +326,8 @@ package final class ReadAheadSource: IndexingByteSource, @unchecked Sendable {
         guard let chunk = try nextChunk() else { return nil }
         lent.append(chunk)
         return LentBlock(start: chunk.start, count: chunk.count, specials: chunk.specials,
-                         specialCount: chunk.specialCount, chunk: chunk)
+                         specialCount: chunk.specialCount, parsed: chunk.parser?.count ?? 0 > 0 ? chunk.parser : nil,
+                         chunk: chunk)
     }
 
     /// Takes back a block lent by ``takeBlock()``.

@@ -107,6 +107,18 @@ package final class RecordReader {
     @exclusivity(unchecked) private var nextSpecial = 0
 
     @exclusivity(unchecked) private var fields: UnsafeMutablePointer<Field>
+    /// The current record's fields: `fields`, or a block's parsed ahead.
+    @exclusivity(unchecked) private var rowFields: UnsafeMutablePointer<Field>
+    /// Where the records of the lent block parsed ahead start (see ``BlockParser``), or -1:
+    /// arriving exactly there, the reader takes them instead of parsing.
+    @exclusivity(unchecked) private var parsedAt = -1
+    @exclusivity(unchecked) private var parsedRecord: UnsafeMutablePointer<ParsedRecord>?
+    @exclusivity(unchecked) private var parsedLeft = 0
+    @exclusivity(unchecked) private var parsedFields: UnsafeMutablePointer<Field>?
+    /// How many records were taken as parsed ahead (for tests).
+    @exclusivity(unchecked) package private(set) var recordsParsedAhead = 0
+    /// ``nextSpecial`` after the last record parsed ahead.
+    @exclusivity(unchecked) private var parsedEndSpecial = 0
     @exclusivity(unchecked) private var fieldCapacity = 64
     @exclusivity(unchecked) private var fieldCount = 0
     @exclusivity(unchecked) private var recordStart = 0
@@ -142,10 +154,12 @@ package final class RecordReader {
             lender = nil
         }
         ownCapacity = capacity
+        if let lender, format != .lines, lender.parsesRecords == .never { lender.parsesRecords = .whenReaderBusy }
         ownBuf = .allocate(capacity: capacity)
         buf = ownBuf
         scratch = .allocate(capacity: capacity)
         fields = .allocate(capacity: fieldCapacity)
+        rowFields = fields
         ownSpecials = .allocate(capacity: capacity + 65)
         specials = ownSpecials
         specials[0] = 0
@@ -171,7 +185,7 @@ package final class RecordReader {
     @inline(__always)
     package var row: Row {
         let raw = UnsafeRawBufferPointer(start: buf + recordStart, count: recordEnd - recordStart)
-        let fields = UnsafeBufferPointer(start: fields, count: fieldCount)
+        let fields = UnsafeBufferPointer(start: rowFields, count: fieldCount)
         return recordIsVerbatim
             ? Row(fields: fields, line: recordLine, offset: recordOffset, verbatim: raw)
             : Row(fields: fields, line: recordLine, offset: recordOffset, raw: raw)
@@ -190,6 +204,7 @@ package final class RecordReader {
 
     /// Continues reading at `offset` (line `line`), where the source has already been moved.
     package func sourceMoved(to offset: Int64, line: Int64) {
+        parsedAt = -1
         if let lent {
             lender?.giveBack(lent)
             self.lent = nil
@@ -220,6 +235,33 @@ package final class RecordReader {
                 if end - pos < 3 && !eof { try refill(); continue }
                 if end - pos >= 3 && buf[pos] == 0xEF && buf[pos + 1] == 0xBB && buf[pos + 2] == 0xBF { pos += 3; continue }
             }
+            if pos == parsedAt {
+                // A record parsed ahead on the read-ahead thread.
+                let record = parsedRecord!.pointee
+                parsedRecord! += 1
+                parsedLeft -= 1
+                recordStart = pos
+                recordEnd = Int(record.end)
+                rowFields = parsedFields! + Int(record.firstField)
+                fieldCount = Int(record.fieldCount)
+                recordIsVerbatim = record.flags & 1 != 0
+                recordOffset = baseOffset + Int64(pos)
+                recordLine = nextLine
+                pos = recordEnd
+                nextLine += Int64(record.flags >> 1)
+                recordsParsedAhead += 1
+                if parsedLeft == 0 {
+                    parsedAt = -1
+                    nextSpecial = parsedEndSpecial
+                } else {
+                    parsedAt = pos
+                }
+                if let malformed = checkRecord() {
+                    if let malformed { return .malformed(malformed) }
+                    continue
+                }
+                return .record
+            }
             sawQuoteOrCR = false
             let firstSpecial = nextSpecial
             let step = format == .lines ? parseLine(pos) : parseCSVRecord(pos)
@@ -227,20 +269,15 @@ package final class RecordReader {
             case .done(let recEnd, let newlines):
                 recordStart = pos
                 recordEnd = recEnd
+                rowFields = fields
                 recordIsVerbatim = !sawQuoteOrCR
                 recordOffset = baseOffset + Int64(pos)
                 recordLine = nextLine
                 pos = recEnd
                 nextLine += newlines
-                if format != .lines {
-                    // A blank line is no record (as in Python's csv module and most CSV tools).
-                    let first = buf[recordStart]
-                    if fieldCount == 1 && (first == 10 || first == 13) { continue }
-                    if let expected = expectedFields, fieldCount != expected, !flexible {
-                        let reason = "expected \(expected) fields, found \(fieldCount)"
-                        return .malformed(malformed(reason, errorAt: recordStart, resync: recEnd, newlines: 0,
-                                                    alreadyAdvanced: true))
-                    }
+                if format != .lines, let malformed = checkRecord() {
+                    if let malformed { return .malformed(malformed) }
+                    continue
                 }
                 return .record
             case .needMore:
@@ -264,6 +301,19 @@ package final class RecordReader {
                                             alreadyAdvanced: false))
             }
         }
+    }
+
+    /// Checks the CSV or TSV record just parsed: nil when it is good, `.some(nil)` when it is a
+    /// blank line (no record, as in Python's csv module and most CSV tools), else why it is bad.
+    @inline(__always)
+    private func checkRecord() -> MalformedRecord?? {
+        let first = buf[recordStart]
+        if fieldCount == 1 && (first == 10 || first == 13) { return .some(nil) }
+        if let expected = expectedFields, fieldCount != expected, !flexible {
+            let reason = "expected \(expected) fields, found \(fieldCount)"
+            return .some(malformed(reason, errorAt: recordStart, resync: recordEnd, newlines: 0, alreadyAdvanced: true))
+        }
+        return nil
     }
 
     /// The buffer is full and may not grow: reports the record as too long and skips to the
@@ -374,8 +424,18 @@ package final class RecordReader {
             recordStart = pos
             recordEnd = pos
             nextSpecial = 0
+            if let parsed = block.parsed {
+                parsedAt = parsed.start
+                parsedRecord = parsed.records
+                parsedLeft = parsed.count
+                parsedFields = parsed.fields
+                parsedEndSpecial = specialCount - block.specialCount + parsed.endSpecial
+            } else {
+                parsedAt = -1
+            }
             return true
         }
+        parsedAt = -1
         specialCount -= kept
         if let previous = lent {
             // A partial record longer than the headroom: back to the reader's own buffer.

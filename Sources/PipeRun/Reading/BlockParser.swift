@@ -1,0 +1,232 @@
+/// One record parsed ahead by a ``BlockParser``.
+package struct ParsedRecord {
+    /// The position just past the record's line end.
+    var end: UInt32
+    /// The record's first field, in the parser's ``BlockParser/fields``.
+    var firstField: UInt32
+    var fieldCount: UInt32
+    /// The line feeds in the record (its line end and any in quoted fields), shifted left by
+    /// one; bit 0 set when the record is verbatim (see ``Row``).
+    var flags: UInt32
+}
+
+/// Parses the whole records of a read-ahead block on the read-ahead thread, so that two cores
+/// share the parsing: the reader takes these records as they are when it arrives exactly at
+/// ``start`` (which only then is known to be a record start), and parses on its own from
+/// ``end``.
+///
+/// Where a block's first record starts is guessed from the parity of the quotes before it
+/// (in valid CSV a line end is a record end exactly when an even number of quotes lies between
+/// it and the last record start). A wrong guess (after malformed input) costs only the work:
+/// the reader never arrives at a position that is not a record start.
+///
+/// The parsing is RecordReader's, for a block with no more input after it: it stops before
+/// the first record that is not whole in the block, is malformed, or does not fit.
+package final class BlockParser {
+    let records: UnsafeMutablePointer<ParsedRecord>
+    let recordCapacity: Int
+    let fields: UnsafeMutablePointer<Field>
+    let fieldCapacity: Int
+    /// Fields with `""` escapes, unescaped.
+    let scratch: UnsafeMutablePointer<UInt8>
+
+    /// Where the parsed records start, or -1 when there are none.
+    package private(set) var start = -1
+    /// Where they end.
+    package private(set) var end = -1
+    /// An index in the block's list of special bytes at or before the first one at ``end``.
+    package private(set) var endSpecial = 0
+    package private(set) var count = 0
+
+    init(blockSize: Int) {
+        // An average record of 16 bytes or more, and fields of 8 or more, fit.
+        recordCapacity = max(blockSize / 16, 16)
+        fieldCapacity = max(blockSize / 8, 64)
+        records = .allocate(capacity: recordCapacity)
+        fields = .allocate(capacity: fieldCapacity)
+        scratch = .allocate(capacity: blockSize)
+    }
+
+    deinit {
+        records.deallocate()
+        fields.deallocate()
+        scratch.deallocate()
+    }
+
+    /// Forgets the records.
+    func clear() {
+        start = -1
+        end = -1
+        count = 0
+    }
+
+    /// Whether an odd number of quotes lies at the listed positions `ix[from..<to]` of `b`.
+    static func oddQuotes(_ b: UnsafePointer<UInt8>, _ ix: UnsafePointer<UInt32>, from: Int, to: Int) -> Bool {
+        var odd = false
+        for i in from..<to where b[Int(ix[i])] == 34 { odd.toggle() }
+        return odd
+    }
+
+    /// Parses the block ending at `b + e` whose special bytes are listed in `ix[0..<n]` (with
+    /// `ix[n] == e`), when its first byte lies inside quotes if `insideQuotes`. Returns whether
+    /// an odd number of quotes follows the last parsed record (or, with none parsed, lies in the
+    /// block), for the next block.
+    func parse(_ b: UnsafeMutablePointer<UInt8>, end e: Int, specials ix: UnsafePointer<UInt32>, count n: Int,
+               delimiter d: UInt8, insideQuotes: Bool) -> Bool {
+        clear()
+        // The first record start: just after the first line end outside quotes.
+        var inside = insideQuotes
+        var k = 0
+        var s = -1
+        while k < n {
+            let at = Int(ix[k])
+            let c = b[at]
+            k += 1
+            if c == 34 {
+                inside.toggle()
+            } else if !inside && (c == 10 || c == 13) {
+                if c == 13 {
+                    if at + 1 >= e { break }
+                    if b[at + 1] == 10 {
+                        s = at + 2
+                        k += 1
+                    } else {
+                        s = at + 1
+                    }
+                } else {
+                    s = at + 1
+                }
+                break
+            }
+        }
+        guard s >= 0 else { return inside }
+        let (last, kLast, parsed) = parseRecords(b, from: s, end: e, special: k, specials: ix, delimiter: d)
+        if parsed > 0 {
+            start = s
+            end = last
+            endSpecial = kLast
+            count = parsed
+        }
+        // Records end outside quotes: count from the last one's end.
+        var i = kLast
+        while i < n && Int(ix[i]) < last { i += 1 }
+        return BlockParser.oddQuotes(b, ix, from: i, to: n)
+    }
+
+    /// RecordReader's parse from `start` (a record start) on, record after record; returns
+    /// where the last whole record ends, an index in `ix` at or before the first special byte
+    /// there, and how many records were parsed.
+    private func parseRecords(_ b: UnsafeMutablePointer<UInt8>, from start: Int, end e: Int, special k0: Int,
+                              specials ix: UnsafePointer<UInt32>, delimiter d: UInt8) -> (Int, Int, Int) {
+        var k = k0
+        var p = start
+        var nr = 0
+        var nf = 0
+        var scratchUsed = 0
+        var lastEnd = start
+        var lastK = k0
+        records: while nr < recordCapacity {
+            let firstField = nf
+            var newlines: UInt32 = 0
+            var verbatim = true
+            var recEnd = 0
+            fields: while true {
+                if nf == fieldCapacity { break records }
+                if p < e && b[p] == 34 {
+                    var mustBeQuoted = false
+                    p += 1
+                    let contentStart = p
+                    var segment = p
+                    var unescaped = false
+                    let scratchStart = scratchUsed
+                    while true {
+                        var qi = Int(ix[k])
+                        while qi < p {
+                            k += 1
+                            qi = Int(ix[k])
+                        }
+                        while qi < e && b[qi] != 34 {
+                            if b[qi] == 10 { newlines += 1 }
+                            mustBeQuoted = true
+                            k += 1
+                            qi = Int(ix[k])
+                        }
+                        // An unterminated field, or one whose end is not known yet.
+                        if qi + 1 >= e { break records }
+                        if b[qi + 1] == 34 {
+                            let n = qi + 1 - segment
+                            (scratch + scratchUsed).update(from: b + segment, count: n)
+                            scratchUsed += n
+                            unescaped = true
+                            p = qi + 2
+                            segment = p
+                            continue
+                        }
+                        if !mustBeQuoted && !unescaped { verbatim = false }
+                        if unescaped {
+                            let n = qi - segment
+                            (scratch + scratchUsed).update(from: b + segment, count: n)
+                            scratchUsed += n
+                            (fields + nf).initialize(to: Field(UnsafeRawBufferPointer(start: scratch + scratchStart,
+                                                                                       count: scratchUsed - scratchStart)))
+                        } else {
+                            (fields + nf).initialize(to: Field(UnsafeRawBufferPointer(start: b + contentStart,
+                                                                                       count: qi - contentStart)))
+                        }
+                        nf += 1
+                        p = qi + 1
+                        break
+                    }
+                    let c = b[p]
+                    if c == d { p += 1; continue }
+                    if c == 10 {
+                        recEnd = p + 1
+                        newlines += 1
+                        break fields
+                    }
+                    if c == 13 {
+                        if p + 1 >= e { break records }
+                        verbatim = false
+                        recEnd = b[p + 1] == 10 ? p + 2 : p + 1
+                        newlines += 1
+                        break fields
+                    }
+                    // Malformed: the reader reports it.
+                    break records
+                }
+                let fieldStart = p
+                var q = Int(ix[k])
+                while q < p {
+                    k += 1
+                    q = Int(ix[k])
+                }
+                p = q
+                if p == e { break records }
+                let c = b[p]
+                (fields + nf).initialize(to: Field(UnsafeRawBufferPointer(start: b + fieldStart, count: p - fieldStart)))
+                nf += 1
+                if c == d { p += 1; continue }
+                if c == 10 {
+                    recEnd = p + 1
+                    newlines += 1
+                    break fields
+                }
+                if c == 13 {
+                    if p + 1 >= e { break records }
+                    verbatim = false
+                    recEnd = b[p + 1] == 10 ? p + 2 : p + 1
+                    newlines += 1
+                    break fields
+                }
+                break records
+            }
+            records[nr] = ParsedRecord(end: UInt32(recEnd), firstField: UInt32(firstField),
+                                       fieldCount: UInt32(nf - firstField), flags: newlines << 1 | (verbatim ? 1 : 0))
+            nr += 1
+            p = recEnd
+            lastEnd = recEnd
+            lastK = k
+        }
+        return (lastEnd, lastK, nr)
+    }
+}
