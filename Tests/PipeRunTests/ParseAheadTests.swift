@@ -76,6 +76,11 @@ import Testing
         return out
     }
 
+    @Test func theCParserWritesFieldsAsSwiftLaysThemOut() {
+        // Else parsing ahead is off (and the tests below would fail).
+        #expect(BlockParser.fieldsMatchC)
+    }
+
     @Test(arguments: [(UInt8(44), false), (UInt8(44), true), (UInt8(9), false), (UInt8(59), true)])
     func parsedAheadEqualsParsedByTheReader(delimiter: UInt8, malformed: Bool) throws {
         let format: RecordFormat = delimiter == 9 ? .tsv : .csv

@@ -26,4 +26,35 @@ size_t cscan_index_specials_at(int level, const uint8_t *p, size_t n, uint8_t de
 /// waiting (Linux `sync_file_range`; nothing elsewhere). Returns 0 or -1 with errno.
 int cscan_start_writeback(int fd, int64_t offset, int64_t count);
 
+/// A record found by ``cscan_parse_records``.
+typedef struct {
+    /// The position just past its line end.
+    uint32_t end;
+    /// Its first field in the field array, and how many it has.
+    uint32_t first_field;
+    uint32_t field_count;
+    /// The line feeds in it (its line end and any inside quotes) shifted left by one; bit 0
+    /// set when writing its fields back gives its bytes exactly (quotes only where needed, an
+    /// LF line end).
+    uint32_t flags;
+} cscan_record;
+
+/// A field: its bytes are `[start, end)`, unquoted, with `""` turned into `"`. (The layout of
+/// Swift's `UnsafeRawBufferPointer`, which the caller checks.)
+typedef struct {
+    const uint8_t *start;
+    const uint8_t *end;
+} cscan_field;
+
+/// Parses RFC 4180 records from `b + start` (a record start) up to `b + e`, where every
+/// delimiter `d`, quote, LF and CR at or after `start` is listed in `ix` from index `k0` on, in
+/// order, and `ix` then holds `e`. Stops before the first record that does not end before
+/// `e`, is malformed, or does not fit in `records` or `fields`. Escaped fields are
+/// unescaped into `scratch` (as many bytes as the block may be needed). Returns how many
+/// records it wrote; `*out_end` is where the last ends (or `start`) and `*out_special` an
+/// index of `ix` at or before the first position there.
+size_t cscan_parse_records(const uint8_t *b, size_t start, size_t e, const uint32_t *ix, size_t k0, uint8_t d,
+                           cscan_record *records, size_t record_capacity, cscan_field *fields,
+                           size_t field_capacity, uint8_t *scratch, size_t *out_end, size_t *out_special);
+
 #endif

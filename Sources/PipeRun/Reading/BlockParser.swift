@@ -1,14 +1,7 @@
-/// One record parsed ahead by a ``BlockParser``.
-package struct ParsedRecord {
-    /// The position just past the record's line end.
-    var end: UInt32
-    /// The record's first field, in the parser's ``BlockParser/fields``.
-    var firstField: UInt32
-    var fieldCount: UInt32
-    /// The line feeds in the record (its line end and any in quoted fields), shifted left by
-    /// one; bit 0 set when the record is verbatim (see ``Row``).
-    var flags: UInt32
-}
+import CScan
+
+/// One record parsed ahead by a ``BlockParser`` (see `cscan_record`).
+package typealias ParsedRecord = cscan_record
 
 /// Parses the whole records of a read-ahead block on the read-ahead thread, so that two cores
 /// share the parsing: the reader takes these records as they are when it arrives exactly at
@@ -20,8 +13,10 @@ package struct ParsedRecord {
 /// it and the last record start). A wrong guess (after malformed input) costs only the work:
 /// the reader never arrives at a position that is not a record start.
 ///
-/// The parsing is RecordReader's, for a block with no more input after it: it stops before
-/// the first record that is not whole in the block, is malformed, or does not fit.
+/// The parsing is RecordReader's, in C (`cscan_parse_records`), for a block with no more input
+/// after it: it stops before the first record that is not whole in the block, is malformed, or
+/// does not fit. (It writes ``Field`` values as pairs of pointers: parsing ahead is off unless
+/// ``fieldsMatchC``.)
 package final class BlockParser {
     let records: UnsafeMutablePointer<ParsedRecord>
     let recordCapacity: Int
@@ -113,120 +108,28 @@ package final class BlockParser {
         return BlockParser.oddQuotes(b, ix, from: i, to: n)
     }
 
-    /// RecordReader's parse from `start` (a record start) on, record after record; returns
-    /// where the last whole record ends, an index in `ix` at or before the first special byte
-    /// there, and how many records were parsed.
+    /// RecordReader's parse from `start` (a record start) on, record after record (in C);
+    /// returns where the last whole record ends, an index in `ix` at or before the first special
+    /// byte there, and how many records were parsed.
     private func parseRecords(_ b: UnsafeMutablePointer<UInt8>, from start: Int, end e: Int, special k0: Int,
                               specials ix: UnsafePointer<UInt32>, delimiter d: UInt8) -> (Int, Int, Int) {
-        var k = k0
-        var p = start
-        var nr = 0
-        var nf = 0
-        var scratchUsed = 0
-        var lastEnd = start
-        var lastK = k0
-        records: while nr < recordCapacity {
-            let firstField = nf
-            var newlines: UInt32 = 0
-            var verbatim = true
-            var recEnd = 0
-            fields: while true {
-                if nf == fieldCapacity { break records }
-                if p < e && b[p] == 34 {
-                    var mustBeQuoted = false
-                    p += 1
-                    let contentStart = p
-                    var segment = p
-                    var unescaped = false
-                    let scratchStart = scratchUsed
-                    while true {
-                        var qi = Int(ix[k])
-                        while qi < p {
-                            k += 1
-                            qi = Int(ix[k])
-                        }
-                        while qi < e && b[qi] != 34 {
-                            if b[qi] == 10 { newlines += 1 }
-                            mustBeQuoted = true
-                            k += 1
-                            qi = Int(ix[k])
-                        }
-                        // An unterminated field, or one whose end is not known yet.
-                        if qi + 1 >= e { break records }
-                        if b[qi + 1] == 34 {
-                            let n = qi + 1 - segment
-                            (scratch + scratchUsed).update(from: b + segment, count: n)
-                            scratchUsed += n
-                            unescaped = true
-                            p = qi + 2
-                            segment = p
-                            continue
-                        }
-                        if !mustBeQuoted && !unescaped { verbatim = false }
-                        if unescaped {
-                            let n = qi - segment
-                            (scratch + scratchUsed).update(from: b + segment, count: n)
-                            scratchUsed += n
-                            (fields + nf).initialize(to: Field(UnsafeRawBufferPointer(start: scratch + scratchStart,
-                                                                                       count: scratchUsed - scratchStart)))
-                        } else {
-                            (fields + nf).initialize(to: Field(UnsafeRawBufferPointer(start: b + contentStart,
-                                                                                       count: qi - contentStart)))
-                        }
-                        nf += 1
-                        p = qi + 1
-                        break
-                    }
-                    let c = b[p]
-                    if c == d { p += 1; continue }
-                    if c == 10 {
-                        recEnd = p + 1
-                        newlines += 1
-                        break fields
-                    }
-                    if c == 13 {
-                        if p + 1 >= e { break records }
-                        verbatim = false
-                        recEnd = b[p + 1] == 10 ? p + 2 : p + 1
-                        newlines += 1
-                        break fields
-                    }
-                    // Malformed: the reader reports it.
-                    break records
-                }
-                let fieldStart = p
-                var q = Int(ix[k])
-                while q < p {
-                    k += 1
-                    q = Int(ix[k])
-                }
-                p = q
-                if p == e { break records }
-                let c = b[p]
-                (fields + nf).initialize(to: Field(UnsafeRawBufferPointer(start: b + fieldStart, count: p - fieldStart)))
-                nf += 1
-                if c == d { p += 1; continue }
-                if c == 10 {
-                    recEnd = p + 1
-                    newlines += 1
-                    break fields
-                }
-                if c == 13 {
-                    if p + 1 >= e { break records }
-                    verbatim = false
-                    recEnd = b[p + 1] == 10 ? p + 2 : p + 1
-                    newlines += 1
-                    break fields
-                }
-                break records
-            }
-            records[nr] = ParsedRecord(end: UInt32(recEnd), firstField: UInt32(firstField),
-                                       fieldCount: UInt32(nf - firstField), flags: newlines << 1 | (verbatim ? 1 : 0))
-            nr += 1
-            p = recEnd
-            lastEnd = recEnd
-            lastK = k
+        var last = 0
+        var lastSpecial = 0
+        let n = UnsafeMutableRawPointer(fields).withMemoryRebound(to: cscan_field.self, capacity: fieldCapacity) {
+            cscan_parse_records(b, start, e, ix, k0, d, records, recordCapacity, $0, fieldCapacity, scratch,
+                                &last, &lastSpecial)
         }
-        return (lastEnd, lastK, nr)
+        return (last, lastSpecial, n)
     }
+
+    /// Whether a `Field` is laid out as the C parser writes it (two pointers: start and end).
+    static let fieldsMatchC: Bool = {
+        guard MemoryLayout<Field>.size == MemoryLayout<cscan_field>.size,
+              MemoryLayout<Field>.stride == MemoryLayout<cscan_field>.stride else { return false }
+        let bytes = UnsafeMutablePointer<UInt8>.allocate(capacity: 8)
+        defer { bytes.deallocate() }
+        var c = cscan_field(start: bytes + 1, end: bytes + 6)
+        let field = withUnsafeBytes(of: &c) { $0.load(as: Field.self) }
+        return field.bytes.baseAddress == UnsafeRawPointer(bytes + 1) && field.bytes.count == 5
+    }()
 }

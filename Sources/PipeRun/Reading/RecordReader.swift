@@ -154,7 +154,9 @@ package final class RecordReader {
             lender = nil
         }
         ownCapacity = capacity
-        if let lender, format != .lines, lender.parsesRecords == .never { lender.parsesRecords = .whenReaderBusy }
+        if let lender, format != .lines, lender.parsesRecords == .never, BlockParser.fieldsMatchC {
+            lender.parsesRecords = .whenReaderBusy
+        }
         ownBuf = .allocate(capacity: capacity)
         buf = ownBuf
         scratch = .allocate(capacity: capacity)
@@ -225,25 +227,16 @@ package final class RecordReader {
     /// Moves to the next record.
     package func next() throws -> Next {
         while true {
-            if pos == end {
-                if eof { return .end }
-                try refill()
-                continue
-            }
-            if baseOffset + Int64(pos) == 0 {
-                // A UTF-8 byte order mark is not part of the first field.
-                if end - pos < 3 && !eof { try refill(); continue }
-                if end - pos >= 3 && buf[pos] == 0xEF && buf[pos + 1] == 0xBB && buf[pos + 2] == 0xBF { pos += 3; continue }
-            }
             if pos == parsedAt {
-                // A record parsed ahead on the read-ahead thread.
+                // A record parsed ahead on the read-ahead thread (never at the input's start,
+                // nor at the end of the buffer).
                 let record = parsedRecord!.pointee
                 parsedRecord! += 1
                 parsedLeft -= 1
                 recordStart = pos
                 recordEnd = Int(record.end)
-                rowFields = parsedFields! + Int(record.firstField)
-                fieldCount = Int(record.fieldCount)
+                rowFields = parsedFields! + Int(record.first_field)
+                fieldCount = Int(record.field_count)
                 recordIsVerbatim = record.flags & 1 != 0
                 recordOffset = baseOffset + Int64(pos)
                 recordLine = nextLine
@@ -261,6 +254,16 @@ package final class RecordReader {
                     continue
                 }
                 return .record
+            }
+            if pos == end {
+                if eof { return .end }
+                try refill()
+                continue
+            }
+            if baseOffset + Int64(pos) == 0 {
+                // A UTF-8 byte order mark is not part of the first field.
+                if end - pos < 3 && !eof { try refill(); continue }
+                if end - pos >= 3 && buf[pos] == 0xEF && buf[pos + 1] == 0xBB && buf[pos + 2] == 0xBF { pos += 3; continue }
             }
             sawQuoteOrCR = false
             let firstSpecial = nextSpecial

@@ -18,7 +18,8 @@ public final class FilterTransform: RowTransform {
     public let column: String
     public let op: Operator
     public let value: String
-    private let valueBytes: [UInt8]
+    /// The value's bytes, where a field can be compared with them without a closure.
+    private let valueBytes: UnsafeMutableRawBufferPointer
     private let number: Double
     private let pattern: Pattern?
     private var index = 0
@@ -60,7 +61,13 @@ public final class FilterTransform: RowTransform {
         self.value = value
         self.number = number
         self.pattern = pattern
-        valueBytes = Array(value.utf8)
+        let bytes = UnsafeMutableRawBufferPointer.allocate(byteCount: max(value.utf8.count, 1), alignment: 1)
+        bytes.copyBytes(from: value.utf8)
+        valueBytes = UnsafeMutableRawBufferPointer(rebasing: bytes[..<value.utf8.count])
+    }
+
+    deinit {
+        valueBytes.deallocate()
     }
 
     public func start(input: Columns) throws -> Columns {
@@ -75,8 +82,8 @@ public final class FilterTransform: RowTransform {
     @inline(__always)
     func keeps(_ field: Field) -> Bool {
         switch op {
-        case .equal: return field.equals(valueBytes)
-        case .notEqual: return !field.equals(valueBytes)
+        case .equal: return field.equals(UnsafeRawBufferPointer(valueBytes))
+        case .notEqual: return !field.equals(UnsafeRawBufferPointer(valueBytes))
         case .matches: return matches(field)
         case .notMatches: return !matches(field)
         case .less: return field.double.map { $0 < number } ?? false
