@@ -427,7 +427,7 @@ public final class JobRunner {
         if let stopReason {
             try writer.flush()
             _ = try outputSink.seal()
-            try quarantineWriter?.flush()
+            try sealQuarantine()
             var event = makeEvent("interrupted")
             event.reason = stopReason
             if store != nil {
@@ -458,7 +458,7 @@ public final class JobRunner {
         }
         try writer.flush()
         _ = try outputSink.seal()
-        try quarantineWriter?.flush()
+        try sealQuarantine()
         if store != nil {
             try writeCheckpoint(status: .complete, reader: reader)
         }
@@ -803,6 +803,13 @@ public final class JobRunner {
             throw PipeRunError(.dataError, "the checkpoint \(store!.path) says this job is complete, but its output \(done.output.path) is missing or has changed; add --restart to run it again")
         }
         notice("job already complete: \(done.cursor.rowsRead) rows read, \(done.cursor.rowsWritten) written to \(done.output.path); use --restart to run it again")
+    }
+
+    /// Writes out what the quarantine writer holds and waits until it is in the file, so that
+    /// a write error fails the job (with or without a checkpoint).
+    private func sealQuarantine() throws {
+        try quarantineWriter?.flush()
+        _ = try quarantineSink?.seal()
     }
 
     /// Refuses a job whose input, output, checkpoint and quarantine file are not four files.

@@ -111,6 +111,22 @@ import Testing
         #expect(try scratch.read("out.csv") == scratch.read("ref.csv"))
     }
 
+    @Test(arguments: [false, true])
+    func aQuarantineFileThatCannotGrowFailsTheJob(fromStandardInput: Bool) throws {
+        // Every other row is bad; the quarantine file outgrows the limit (with less than a
+        // write-behind block: written only at the end), the output does not.
+        let scratch = try Scratch()
+        var text = "a,b\n"
+        for i in 0..<12_000 { text += i % 2 == 0 ? "\(i),ok\n" : "\(i),bad\"quote,x\n" }
+        try scratch.write("in.csv", text)
+        let input = fromStandardInput ? "-" : "in.csv"
+        let limited = try Tool.run(["run", input, "-o", "out.csv", "--on-error", "quarantine=bad.csv"], in: scratch.url,
+                                   shellPrefix: "ulimit -f 256;" + (fromStandardInput ? " exec < in.csv;" : ""))
+        #expect(limited.status == 74, "\(limited.stderr)")
+        #expect(limited.stderr.contains("bad.csv"), "\(limited.stderr)")
+        #expect(!limited.stderr.contains("quarantined"), "\(limited.stderr)")
+    }
+
     static let python: String? = ["/usr/bin/python3", "/usr/local/bin/python3"].first {
         FileManager.default.isExecutableFile(atPath: $0)
     } ?? ProcessInfo.processInfo.environment["PATH"]?.split(separator: ":")
