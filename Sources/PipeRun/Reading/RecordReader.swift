@@ -100,6 +100,8 @@ package final class RecordReader {
     @exclusivity(unchecked) private var ownBuf: UnsafeMutablePointer<UInt8>
     @exclusivity(unchecked) private var ownCapacity: Int
     @exclusivity(unchecked) private var ownSpecials: UnsafeMutablePointer<UInt32>
+    /// Entries in `ownSpecials`: it grows with the special bytes listed, not with the buffer.
+    @exclusivity(unchecked) private var ownSpecialsCapacity: Int
     /// The source that lends whole blocks, and the block that is the buffer now.
     private let lender: ReadAheadSource?
     @exclusivity(unchecked) private var lent: ReadAheadSource.LentBlock?
@@ -115,6 +117,8 @@ package final class RecordReader {
     @exclusivity(unchecked) private var parsedRecord: UnsafeMutablePointer<ParsedRecord>?
     @exclusivity(unchecked) private var parsedLeft = 0
     @exclusivity(unchecked) private var parsedFields: UnsafeMutablePointer<Field>?
+    /// How many times the buffer was refilled (for tests).
+    @exclusivity(unchecked) package private(set) var refills = 0
     /// How many records were taken as parsed ahead (for tests).
     @exclusivity(unchecked) package private(set) var recordsParsedAhead = 0
     /// ``nextSpecial`` after the last record parsed ahead.
@@ -162,7 +166,8 @@ package final class RecordReader {
         scratch = .allocate(capacity: capacity)
         fields = .allocate(capacity: fieldCapacity)
         rowFields = fields
-        ownSpecials = .allocate(capacity: capacity + 65)
+        ownSpecialsCapacity = capacity + 65
+        ownSpecials = .allocate(capacity: ownSpecialsCapacity)
         specials = ownSpecials
         specials[0] = 0
     }
@@ -393,6 +398,7 @@ package final class RecordReader {
     /// block is the buffer: nothing is copied but a partial record.
     @discardableResult
     private func refill() throws -> Bool {
+        refills += 1
         // Keep the positions of the unread bytes' special bytes (the parser starts again at `pos`).
         var kept = 0
         var upper = specialCount
@@ -479,34 +485,53 @@ package final class RecordReader {
             ownBuf = grown
             buf = grown
             scratch = .allocate(capacity: newCapacity)
-            let grownSpecials = UnsafeMutablePointer<UInt32>.allocate(capacity: newCapacity + 65)
-            grownSpecials.update(from: specials, count: specialCount + 1)
-            ownSpecials.deallocate()
-            ownSpecials = grownSpecials
-            specials = grownSpecials
             ownCapacity = newCapacity
             capacity = newCapacity
         }
-        let space = UnsafeMutableRawBufferPointer(start: buf + end, count: capacity - end)
-        let n: Int
-        if let indexing {
-            // The source found the special bytes on another thread.
-            let got = try indexing.read(into: space, specials: specials + specialCount, base: UInt32(end))
-            n = got.bytes
-            specialCount += got.specials
-        } else {
-            n = try source.read(into: space)
-            if n > 0 && format != .lines {
-                specialCount += cscan_index_specials(buf + end, n, delimiter, UInt32(end), specials + specialCount)
+        // A record as long as half the buffer or more: fill the buffer before parsing again. (A
+        // record's parse starts over at its first byte; so a long record is parsed again only
+        // each time the buffer has doubled, not after every read.)
+        let fill = (end - pos) * 2 >= capacity
+        repeat {
+            let space = capacity - end
+            if ownSpecialsCapacity - specialCount - 65 < min(space, 1 << 16) {
+                growOwnSpecials(atLeast: specialCount + min(space, 1 << 20) + 65)
             }
-        }
-        if n == 0 {
-            eof = true
-        } else {
+            // Read no more than the list has room for (a scan may write 64 entries past its count).
+            let room = UnsafeMutableRawBufferPointer(start: buf + end,
+                                                     count: min(space, ownSpecialsCapacity - specialCount - 65))
+            let n: Int
+            if let indexing {
+                // The source found the special bytes on another thread.
+                let got = try indexing.read(into: room, specials: specials + specialCount, base: UInt32(end))
+                n = got.bytes
+                specialCount += got.specials
+            } else {
+                n = try source.read(into: room)
+                if n > 0 && format != .lines {
+                    specialCount += cscan_index_specials(buf + end, n, delimiter, UInt32(end), specials + specialCount)
+                }
+            }
+            if n == 0 {
+                eof = true
+                break
+            }
             end += n
             specials[specialCount] = UInt32(end)
-        }
+        } while fill && end < capacity
         return true
+    }
+
+    /// Grows the reader's own list of special bytes (which is `specials` then) to at least
+    /// `count` entries, doubling.
+    private func growOwnSpecials(atLeast count: Int) {
+        let newCapacity = max(ownSpecialsCapacity * 2, count)
+        let grown = UnsafeMutablePointer<UInt32>.allocate(capacity: newCapacity)
+        grown.update(from: ownSpecials, count: specialCount + 1)
+        ownSpecials.deallocate()
+        ownSpecials = grown
+        specials = grown
+        ownSpecialsCapacity = newCapacity
     }
 
     private func growFields() {
