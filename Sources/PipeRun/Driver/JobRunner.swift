@@ -534,7 +534,9 @@ public final class JobRunner {
             source = ahead
         } else if input.isSeekable {
             // A regular file never blocks a read for long: read ahead, so the main thread parses.
-            let ahead = ReadAheadSource(wrapping: FileByteSource(input, shouldStop: shouldStop), indexing: indexing,
+            // (A read that a signal interrupts is retried: the reader notices the signal itself,
+            // and an interrupted read-ahead would stay failed.)
+            let ahead = ReadAheadSource(wrapping: FileByteSource(input, shouldStop: { false }), indexing: indexing,
                                         shouldStop: shouldStop)
             readAhead = ahead
             source = ahead
