@@ -579,7 +579,9 @@ package final class RecordReader {
         return .done(end: p + 1, newlines: newlines + 1)
     }
 
-    /// One RFC 4180 record starting at `start`.
+    /// One RFC 4180 record starting at `start`. Every special byte is listed, so each list
+    /// entry ends a field, is a quote, or ends the line: a field starts just after the previous
+    /// entry, and it is quoted when its first byte is listed (a quote).
     private func parseCSVRecord(_ start: Int) -> Step {
         let b = buf
         let e = end
@@ -587,30 +589,37 @@ package final class RecordReader {
         let ix = specials
         var k = nextSpecial
         defer { nextSpecial = k }
-        var p = start
+        // The list ends with `e`, so this stops.
+        while Int(ix[k]) < start { k += 1 }
+        var fieldStart = start
         var nf = 0
         var newlines: Int64 = 0
         var scratchUsed = 0
         while true {
             if nf == fieldCapacity { growFields() }
-            if p < e && b[p] == 34 {
+            var q = Int(ix[k])
+            if q == e {
+                // No special byte left: the record goes on after the buffer, or ends the input.
+                if !eof { return .needMore }
+                setField(nf, b + fieldStart, e - fieldStart)
+                fieldCount = nf + 1
+                return .done(end: e, newlines: newlines)
+            }
+            var c = b[q]
+            if c == 34 {
+                if q != fieldStart { return .bad("a quote inside an unquoted field", at: q) }
                 // A quoted field: jump from quote to quote.
-                let fieldStart = p
                 // Whether the field holds a delimiter, quote, CR or LF, so that a writer quotes
                 // it too (else the record is not written back byte for byte).
                 var mustBeQuoted = false
-                p += 1
-                let contentStart = p
-                var segment = p
+                let contentStart = q + 1
+                var segment = contentStart
                 var unescaped = false
                 let scratchStart = scratchUsed
+                k += 1
                 while true {
                     // The next quote, counting line feeds on the way.
                     var qi = Int(ix[k])
-                    while qi < p {
-                        k += 1
-                        qi = Int(ix[k])
-                    }
                     while qi < e && b[qi] != 34 {
                         if b[qi] == 10 { newlines += 1 }
                         mustBeQuoted = true
@@ -627,8 +636,8 @@ package final class RecordReader {
                         (scratch + scratchUsed).update(from: b + segment, count: n)
                         scratchUsed += n
                         unescaped = true
-                        p = qi + 2
-                        segment = p
+                        segment = qi + 2
+                        k += 2
                         continue
                     }
                     if qi + 1 == e && !eof { return .needMore }
@@ -642,47 +651,31 @@ package final class RecordReader {
                         setField(nf, b + contentStart, qi - contentStart)
                     }
                     nf += 1
-                    p = qi + 1
+                    k += 1
+                    q = qi + 1
                     break
                 }
-                if p == e {
+                if q == e {
                     fieldCount = nf
-                    return .done(end: p, newlines: newlines)
+                    return .done(end: q, newlines: newlines)
                 }
-                let c = b[p]
-                if c == d { p += 1; continue }
-                if c == 10 {
-                    fieldCount = nf
-                    return .done(end: p + 1, newlines: newlines + 1)
-                }
-                if c == 13 { return endAtCR(p, fields: nf, newlines: newlines) }
-                return .bad("unexpected character after a closing quote", at: p)
+                // The byte after the closing quote must end the field (be listed).
+                if Int(ix[k]) != q { return .bad("unexpected character after a closing quote", at: q) }
+                c = b[q]
+            } else {
+                setField(nf, b + fieldStart, q - fieldStart)
+                nf += 1
             }
-            // An unquoted field: stop at the delimiter, a line end, or a quote.
-            let fieldStart = p
-            // The next special byte: the list ends with `e`, so this stops.
-            var q = Int(ix[k])
-            while q < p {
-                k += 1
-                q = Int(ix[k])
-            }
-            p = q
-            if p == e {
-                if !eof { return .needMore }
-                setField(nf, b + fieldStart, p - fieldStart)
-                fieldCount = nf + 1
-                return .done(end: p, newlines: newlines)
-            }
-            let c = b[p]
-            setField(nf, b + fieldStart, p - fieldStart)
-            nf += 1
-            if c == d { p += 1; continue }
+            k += 1
+            fieldStart = q + 1
+            if c == d { continue }
             if c == 10 {
                 fieldCount = nf
-                return .done(end: p + 1, newlines: newlines + 1)
+                return .done(end: q + 1, newlines: newlines + 1)
             }
-            if c == 13 { return endAtCR(p, fields: nf, newlines: newlines) }
-            return .bad("a quote inside an unquoted field", at: p)
+            if c == 13 { return endAtCR(q, fields: nf, newlines: newlines) }
+            // A quote right after a closing quote would have been `""`.
+            return .bad("unexpected character after a closing quote", at: q)
         }
     }
 }
