@@ -9,7 +9,9 @@
 
 size_t cscan_parse_records(const uint8_t *b, size_t start, size_t e, const uint32_t *ix, size_t k0, uint8_t d,
                            cscan_record *records, size_t record_capacity, cscan_field *fields,
-                           size_t field_capacity, uint8_t *scratch, size_t *out_end, size_t *out_special) {
+                           size_t field_capacity, uint8_t *scratch, size_t *out_end, size_t *out_special,
+                           int *out_malformed) {
+    int malformed = 0;
     size_t k = k0, nr = 0, nf = 0, scratch_used = 0;
     while (ix[k] < start) k += 1;
     size_t last_end = start, last_k = k;
@@ -27,7 +29,7 @@ size_t cscan_parse_records(const uint8_t *b, size_t start, size_t e, const uint3
             uint8_t c = b[q];
             if (c == '"') {
                 // A quote inside an unquoted field is malformed (the reader reports it).
-                if (q != field_start) goto stop;
+                if (q != field_start) goto bad;
                 int must_be_quoted = 0, unescaped = 0;
                 const size_t content_start = q + 1;
                 size_t segment = content_start;
@@ -69,7 +71,7 @@ size_t cscan_parse_records(const uint8_t *b, size_t start, size_t e, const uint3
                     break;
                 }
                 // The byte after the closing quote must end the field.
-                if (ix[k] != q) goto stop;
+                if (ix[k] != q) goto bad;
                 c = b[q];
             } else {
                 fields[nf].start = b + field_start;
@@ -96,7 +98,7 @@ size_t cscan_parse_records(const uint8_t *b, size_t start, size_t e, const uint3
                 break;
             }
             // A quote right after a closing quote cannot be (it would be `""`): malformed.
-            goto stop;
+            goto bad;
         }
         records[nr].end = (uint32_t)rec_end;
         records[nr].first_field = (uint32_t)first_field;
@@ -106,7 +108,11 @@ size_t cscan_parse_records(const uint8_t *b, size_t start, size_t e, const uint3
         last_end = rec_end;
         last_k = k;
     }
+    goto stop;
+bad:
+    malformed = 1;
 stop:
+    *out_malformed = malformed;
     *out_end = last_end;
     *out_special = last_k;
     return nr;

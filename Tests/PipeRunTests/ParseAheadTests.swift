@@ -139,4 +139,26 @@ import Testing
         })
         #expect(got.parsedAhead > n * 3 / 4, "\(got.parsedAhead) of \(n)")
     }
+
+    @Test func aStrayQuoteDoesNotTurnParsingAheadOff() throws {
+        // One quote inside an unquoted field makes the count of quotes before every later block
+        // odd: the guesses are then tried the other way.
+        var text = Array("id,name,note\n".utf8)
+        for i in 0..<20_000 {
+            text += Array("\(i),\"Smith, Jo\",plain\n".utf8)
+            if i == 500 { text += Array("7,ab\"c,x\n".utf8) }
+        }
+        let plain = RecordReader(source: MemorySource(bytes: text), format: .csv, delimiter: 44, bufferSize: 1 << 20)
+        let ahead = ReadAheadSource(wrapping: MemorySource(bytes: text), chunkSize: 8192, depth: 3, headroom: 4096,
+                                    indexing: 44, shouldStop: { false })
+        ahead.parsesRecords = .always
+        let reader = RecordReader(source: ahead, format: .csv, delimiter: 44, bufferSize: 1 << 20)
+        let expected = try read(plain)
+        let got = try read(reader)
+        ahead.stop()
+        #expect(got.seen == expected.seen)
+        #expect(got.errors == expected.errors)
+        #expect(expected.errors.count == 1)
+        #expect(got.parsedAhead > 15_000, "\(got.parsedAhead) of 20,001 parsed ahead")
+    }
 }

@@ -185,6 +185,51 @@ func parse(_ text: String, format: RecordFormat = .csv, chunk: Int = 1 << 20, bu
         #expect(reader.refills < 30, "\(reader.refills) refills")
     }
 
+    /// A pipe whose writer has sent everything here and waits: reading again would block.
+    final class WaitingPipe: ByteSource {
+        let source: MemorySource
+        var readsWhileWaiting = 0
+        init(_ bytes: [UInt8]) { source = MemorySource(bytes: bytes, chunk: 64 << 10) }
+        func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+            let n = try source.read(into: buffer)
+            if n == 0 { readsWhileWaiting += 1 }
+            return n
+        }
+        func seek(to offset: Int64) throws { try source.seek(to: offset) }
+    }
+
+    @Test func aLongRecordDoesNotWaitForMoreInputThanItNeeds() throws {
+        // Past half the buffer, the reader reads on until a line end arrives, not until the
+        // buffer is full: a pipe's writer may be waiting for the rows already sent.
+        let bytes = Array("h\n".utf8) + [UInt8](repeating: 120, count: 1_500_000) + Array("\nb\n".utf8)
+        let pipe = WaitingPipe(bytes)
+        let reader = RecordReader(source: pipe, format: .csv, delimiter: 44, bufferSize: 2 << 20)
+        var lengths: [Int] = []
+        while lengths.count < 3, case .record = try reader.next() { lengths.append(reader.row[0].count) }
+        #expect(lengths == [1, 1_500_000, 1])
+        #expect(pipe.readsWhileWaiting == 0)
+    }
+
+    @Test func runsOfBadRecordsCostTheirLength() throws {
+        // Each bad record used to walk the block's list of special bytes from its start.
+        let bytes = Array("a,b\n".utf8) + Array(repeating: Array("5\" screen,1\n".utf8), count: 150_000).joined()
+        let reader = RecordReader(source: MemorySource(bytes: Array(bytes)), format: .csv, delimiter: 44, bufferSize: 4 << 20)
+        let clock = ContinuousClock()
+        var bad = 0
+        let elapsed = try clock.measure {
+            loop: while true {
+                switch try reader.next() {
+                case .record: continue
+                case .malformed: bad += 1
+                case .end: break loop
+                }
+            }
+        }
+        #expect(bad == 150_000)
+        // Linear: under a second, even in a debug build. Quadratic: about 15 s.
+        #expect(elapsed < .seconds(5), "\(elapsed)")
+    }
+
     @Test func randomCSVRoundTripsAtAnyChunking() throws {
         // A generated table, written with minimal quoting, must parse back to itself whatever
         // the read sizes.

@@ -51,10 +51,12 @@ typedef struct {
 /// order, and `ix` then holds `e`. Stops before the first record that does not end before
 /// `e`, is malformed, or does not fit in `records` or `fields`. Escaped fields are
 /// unescaped into `scratch` (as many bytes as the block may be needed). Returns how many
-/// records it wrote; `*out_end` is where the last ends (or `start`) and `*out_special` an
-/// index of `ix` at or before the first position there.
+/// records it wrote; `*out_end` is where the last ends (or `start`), `*out_special` an index of
+/// `ix` at or before the first position there, and `*out_malformed` 1 when it stopped at a
+/// malformed record (else 0).
 size_t cscan_parse_records(const uint8_t *b, size_t start, size_t e, const uint32_t *ix, size_t k0, uint8_t d,
                            cscan_record *records, size_t record_capacity, cscan_field *fields,
-                           size_t field_capacity, uint8_t *scratch, size_t *out_end, size_t *out_special);
+                           size_t field_capacity, uint8_t *scratch, size_t *out_end, size_t *out_special,
+                           int *out_malformed);
 
 #endif

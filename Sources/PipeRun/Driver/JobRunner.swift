@@ -525,8 +525,11 @@ public final class JobRunner {
         // CSV and TSV readers get their blocks' special bytes listed on the read-ahead thread.
         let indexing = options.inputFormat == .lines ? nil : delimiter
         if GzipByteSource.isGzip(magic) {
+            // (A regular file's read that a signal interrupts is retried, as below; a pipe's read
+            // stops the job.)
             let gzip = try GzipByteSource(input, prefix: input.isSeekable ? [] : magic,
-                                          pointSpacing: options.gzipAccessPointSpacing, shouldStop: shouldStop)
+                                          pointSpacing: options.gzipAccessPointSpacing,
+                                          shouldStop: input.isSeekable ? { false } : shouldStop)
             self.gzip = gzip
             // Decompress on a second thread, which starts at the first read (after a resume).
             let ahead = ReadAheadSource(wrapping: gzip, indexing: indexing, shouldStop: shouldStop)

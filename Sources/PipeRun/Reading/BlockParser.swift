@@ -66,10 +66,45 @@ package final class BlockParser {
     /// `ix[n] == e`), when its first byte lies inside quotes if `insideQuotes`. Returns whether
     /// an odd number of quotes follows the last parsed record (or, with none parsed, lies in the
     /// block), for the next block.
+    ///
+    /// When no record start is found, or the parse stops at a malformed record, the quotes
+    /// before the block may have been miscounted (a stray quote in malformed input makes every
+    /// later guess wrong): the other guess is tried too, and the one that parses further kept.
     func parse(_ b: UnsafeMutablePointer<UInt8>, end e: Int, specials ix: UnsafePointer<UInt32>, count n: Int,
                delimiter d: UInt8, insideQuotes: Bool) -> Bool {
         clear()
-        // The first record start: just after the first line end outside quotes.
+        var kept = attempt(b, end: e, specials: ix, count: n, delimiter: d, insideQuotes: insideQuotes)
+        if kept.start < 0 || kept.malformed {
+            let other = attempt(b, end: e, specials: ix, count: n, delimiter: d, insideQuotes: !insideQuotes)
+            if other.count > 0 && other.end > kept.end {
+                kept = other
+            } else if kept.count > 0 {
+                // The other attempt wrote over this one's records.
+                kept = attempt(b, end: e, specials: ix, count: n, delimiter: d, insideQuotes: insideQuotes)
+            }
+        }
+        if kept.count > 0 {
+            start = kept.start
+            end = kept.end
+            endSpecial = kept.endSpecial
+            count = kept.count
+        }
+        return kept.insideAfter
+    }
+
+    private struct Attempt {
+        var start = -1
+        var end = -1
+        var endSpecial = 0
+        var count = 0
+        var malformed = false
+        var insideAfter = false
+    }
+
+    /// One guess: the first record start is just after the first line end outside quotes.
+    private func attempt(_ b: UnsafeMutablePointer<UInt8>, end e: Int, specials ix: UnsafePointer<UInt32>, count n: Int,
+                         delimiter d: UInt8, insideQuotes: Bool) -> Attempt {
+        var result = Attempt()
         var inside = insideQuotes
         var k = 0
         var s = -1
@@ -94,32 +129,27 @@ package final class BlockParser {
                 break
             }
         }
-        guard s >= 0 else { return inside }
-        let (last, kLast, parsed) = parseRecords(b, from: s, end: e, special: k, specials: ix, delimiter: d)
-        if parsed > 0 {
-            start = s
-            end = last
-            endSpecial = kLast
-            count = parsed
+        guard s >= 0 else {
+            result.insideAfter = inside
+            return result
         }
-        // Records end outside quotes: count from the last one's end.
-        var i = kLast
-        while i < n && Int(ix[i]) < last { i += 1 }
-        return BlockParser.oddQuotes(b, ix, from: i, to: n)
-    }
-
-    /// RecordReader's parse from `start` (a record start) on, record after record (in C);
-    /// returns where the last whole record ends, an index in `ix` at or before the first special
-    /// byte there, and how many records were parsed.
-    private func parseRecords(_ b: UnsafeMutablePointer<UInt8>, from start: Int, end e: Int, special k0: Int,
-                              specials ix: UnsafePointer<UInt32>, delimiter d: UInt8) -> (Int, Int, Int) {
         var last = 0
         var lastSpecial = 0
-        let n = UnsafeMutableRawPointer(fields).withMemoryRebound(to: cscan_field.self, capacity: fieldCapacity) {
-            cscan_parse_records(b, start, e, ix, k0, d, records, recordCapacity, $0, fieldCapacity, scratch,
-                                &last, &lastSpecial)
+        var malformed: Int32 = 0
+        let parsed = UnsafeMutableRawPointer(fields).withMemoryRebound(to: cscan_field.self, capacity: fieldCapacity) {
+            cscan_parse_records(b, s, e, ix, k, d, records, recordCapacity, $0, fieldCapacity, scratch,
+                                &last, &lastSpecial, &malformed)
         }
-        return (last, lastSpecial, n)
+        result.start = s
+        result.end = last
+        result.endSpecial = lastSpecial
+        result.count = parsed
+        result.malformed = malformed != 0
+        // Records end outside quotes: count from the last one's end.
+        var i = lastSpecial
+        while i < n && Int(ix[i]) < last { i += 1 }
+        result.insideAfter = BlockParser.oddQuotes(b, ix, from: i, to: n)
+        return result
     }
 
     /// Whether a `Field` is laid out as the C parser writes it (two pointers: start and end).

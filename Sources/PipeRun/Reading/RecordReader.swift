@@ -107,6 +107,8 @@ package final class RecordReader {
     @exclusivity(unchecked) private var lent: ReadAheadSource.LentBlock?
     /// The first entry of `specials` that may lie at or after the parser's position.
     @exclusivity(unchecked) private var nextSpecial = 0
+    /// The first entry at or after the start of the record being parsed.
+    @exclusivity(unchecked) private var recordFirstSpecial = 0
 
     @exclusivity(unchecked) private var fields: UnsafeMutablePointer<Field>
     /// The current record's fields: `fields`, or a block's parsed ahead.
@@ -271,7 +273,6 @@ package final class RecordReader {
                 if end - pos >= 3 && buf[pos] == 0xEF && buf[pos + 1] == 0xBB && buf[pos + 2] == 0xBF { pos += 3; continue }
             }
             sawQuoteOrCR = false
-            let firstSpecial = nextSpecial
             let step = format == .lines ? parseLine(pos) : parseCSVRecord(pos)
             switch step {
             case .done(let recEnd, let newlines):
@@ -295,8 +296,8 @@ package final class RecordReader {
             case .bad(let staticReason, let at):
                 let reason = "\(staticReason)"
                 // The parser may have looked far ahead (an unterminated quote): the next record
-                // starts before that.
-                nextSpecial = firstSpecial
+                // starts before that, but not before this one.
+                nextSpecial = recordFirstSpecial
                 // Resynchronise at the next line feed after the error.
                 if let lf = findLineFeed(from: at) {
                     return .malformed(malformed(reason, errorAt: at, resync: lf, newlines: countLineFeeds(pos, lf),
@@ -491,6 +492,8 @@ package final class RecordReader {
         // A record as long as half the buffer or more: fill the buffer before parsing again. (A
         // record's parse starts over at its first byte; so a long record is parsed again only
         // each time the buffer has doubled, not after every read.)
+        // (While no line end arrives: a record cannot end without one, and a pipe's writer may be
+        // waiting for the rows already read.)
         let fill = (end - pos) * 2 >= capacity
         repeat {
             let space = capacity - end
@@ -518,6 +521,7 @@ package final class RecordReader {
             }
             end += n
             specials[specialCount] = UInt32(end)
+            if fill && (memchr(buf + end - n, 10, n) != nil || memchr(buf + end - n, 13, n) != nil) { break }
         } while fill && end < capacity
         return true
     }
@@ -591,6 +595,7 @@ package final class RecordReader {
         defer { nextSpecial = k }
         // The list ends with `e`, so this stops.
         while Int(ix[k]) < start { k += 1 }
+        recordFirstSpecial = k
         var fieldStart = start
         var nf = 0
         var newlines: Int64 = 0
