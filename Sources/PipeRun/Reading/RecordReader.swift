@@ -119,6 +119,8 @@ package final class RecordReader {
     @exclusivity(unchecked) private var parsedRecord: UnsafeMutablePointer<ParsedRecord>?
     @exclusivity(unchecked) private var parsedLeft = 0
     @exclusivity(unchecked) private var parsedFields: UnsafeMutablePointer<Field>?
+    /// How many list entries the parser skipped to reach the records it parsed (for tests).
+    @exclusivity(unchecked) package private(set) var entriesSkipped = 0
     /// How many times the buffer was refilled (for tests).
     @exclusivity(unchecked) package private(set) var refills = 0
     /// How many records were taken as parsed ahead (for tests).
@@ -594,7 +596,9 @@ package final class RecordReader {
         var k = nextSpecial
         defer { nextSpecial = k }
         // The list ends with `e`, so this stops.
+        let k0 = k
         while Int(ix[k]) < start { k += 1 }
+        entriesSkipped &+= k - k0
         recordFirstSpecial = k
         var fieldStart = start
         var nf = 0
