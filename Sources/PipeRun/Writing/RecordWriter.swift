@@ -86,7 +86,7 @@ package final class RecordWriter {
 
     /// Whether rows straight from the input may be copied whole (the output's dialect is the
     /// input's).
-    package var copiesVerbatimRows = false
+    @exclusivity(unchecked) package var copiesVerbatimRows = false
 
     /// Appends one row.
     package func write(_ row: Row) throws {
