@@ -123,7 +123,8 @@ public final class JobRunner {
 
     /// How far through the input files this run is (compressed bytes for gzip).
     private var progressPosition: Int64 {
-        if let gzip { return filesBefore + gzip.compressedPosition }
+        // (Read from another thread than the one decompressing.)
+        if let gzip { return filesBefore + gzip.compressedBytesRead }
         return filesBefore + (lastReader?.cursor ?? 0)
     }
 

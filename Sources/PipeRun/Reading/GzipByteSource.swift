@@ -28,6 +28,8 @@ package final class GzipByteSource: ByteSource, @unchecked Sendable {
     private var prefix: [UInt8]
     /// Compressed offset just past the bytes handed to zlib so far.
     private var fed: Int64 = 0
+    /// `fed`, for other threads (the progress line) while a read-ahead thread decompresses.
+    private let fedSoFar = Atomic<Int64>(0)
     private var inputEnded = false
     private var mode = Mode.header
     private var member = 1
@@ -87,6 +89,8 @@ package final class GzipByteSource: ByteSource, @unchecked Sendable {
 
     /// Compressed bytes consumed so far (for progress).
     package var compressedPosition: Int64 { fed - Int64(stream.pointee.avail_in) }
+    /// The compressed bytes read so far: safe to ask from any thread.
+    package var compressedBytesRead: Int64 { fedSoFar.load(ordering: .relaxed) }
 
     /// Whether the first bytes of `bytes` are the gzip magic number.
     package static func isGzip(_ bytes: [UInt8]) -> Bool {
@@ -143,6 +147,7 @@ package final class GzipByteSource: ByteSource, @unchecked Sendable {
         stream.pointee.next_in = inBuffer
         stream.pointee.avail_in = uInt(n)
         fed += Int64(n)
+        fedSoFar.store(fed, ordering: .relaxed)
         return true
     }
 
@@ -383,6 +388,7 @@ package final class GzipByteSource: ByteSource, @unchecked Sendable {
         prefix = []
         inputEnded = false
         fed = start
+        fedSoFar.store(fed, ordering: .relaxed)
         stream.pointee.avail_in = 0
         stream.pointee.next_in = nil
         member = point.member
