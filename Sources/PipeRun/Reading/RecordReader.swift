@@ -449,25 +449,19 @@ package final class RecordReader {
         }
         parsedAt = -1
         specialCount -= kept
-        if let previous = lent {
-            // A partial record longer than the headroom: back to the reader's own buffer.
-            if unread > 0 { ownBuf.update(from: buf + pos, count: unread) }
+        if lent != nil || pos > 0 {
+            // The unread bytes and their positions go to the front of the reader's own buffer
+            // (from a lent block: a partial record longer than the room in front of a block).
+            if unread > 0 { memmove(ownBuf, buf + pos, unread) }
             let shift = UInt32(pos)
             for i in 0..<specialCount { ownSpecials[i] = specials[kept + i] - shift }
-            lender?.giveBack(previous)
-            lent = nil
-            buf = ownBuf
-            capacity = ownCapacity
-            specials = ownSpecials
-            baseOffset += Int64(pos)
-            recordStart = 0
-            recordEnd = 0
-            pos = 0
-            end = unread
-        } else if pos > 0 {
-            if unread > 0 { memmove(buf, buf + pos, unread) }
-            let shift = UInt32(pos)
-            for i in 0..<specialCount { specials[i] = specials[kept + i] - shift }
+            if let previous = lent {
+                lender?.giveBack(previous)
+                lent = nil
+                buf = ownBuf
+                capacity = ownCapacity
+                specials = ownSpecials
+            }
             baseOffset += Int64(pos)
             recordStart = 0
             recordEnd = 0
