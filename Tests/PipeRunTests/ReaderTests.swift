@@ -170,18 +170,21 @@ func parse(_ text: String, format: RecordFormat = .csv, chunk: Int = 1 << 20, bu
         }
     }
 
-    @Test func aLongRecordIsParsedAgainOnlyWhenTheBufferHasDoubled() throws {
-        // 12 MB of delimiters in a quoted field, read 64 KiB at a time (as from a pipe): the
-        // parse of a record starts over at its first byte, so parsing after every read would
-        // walk the record about 190 times.
-        let field = [UInt8](repeating: 44, count: 12_000_000)
+    @Test(arguments: [UInt8(44), UInt8(10)])
+    func aLongRecordIsParsedAgainOnlyWhenTheBufferHasDoubled(filler: UInt8) throws {
+        // 12 MB of delimiters, or of short lines, in a quoted field, read 64 KiB at a time (as
+        // from a pipe): the parse of a record starts over at its first byte, so parsing after
+        // every read would walk the record about 190 times.
+        var field = [UInt8](repeating: 120, count: 12_000_000)
+        for i in stride(from: 0, to: field.count, by: filler == 10 ? 71 : 1) { field[i] = filler }
         let bytes = Array("a,b\n1,\"".utf8) + field + Array("\"\n2,3\n".utf8)
         let reader = RecordReader(source: MemorySource(bytes: bytes, chunk: 64 << 10), format: .csv, delimiter: 44,
                                   bufferSize: 1 << 20)
         var rows: [[Int]] = []
         while case .record = try reader.next() { rows.append(reader.row.allFields.map(\.count)) }
         #expect(rows == [[1, 1], [1, 12_000_000], [1, 1]])
-        // 1 MiB at first, then about 4 doublings, each filled before parsing on.
+        // 1 MiB at first, then about 4 doublings, each filled before parsing on (a line end
+        // inside quotes cannot end the record).
         #expect(reader.refills < 30, "\(reader.refills) refills")
     }
 

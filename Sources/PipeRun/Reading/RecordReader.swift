@@ -107,6 +107,9 @@ package final class RecordReader {
     @exclusivity(unchecked) private var lent: ReadAheadSource.LentBlock?
     /// The first entry of `specials` that may lie at or after the parser's position.
     @exclusivity(unchecked) private var nextSpecial = 0
+    /// Set when the parser asks for more input in the middle of a quoted field (only a quote
+    /// can end the record then); read and cleared by the next refill.
+    @exclusivity(unchecked) private var stoppedInQuotes = false
     /// The first entry at or after the start of the record being parsed.
     @exclusivity(unchecked) private var recordFirstSpecial = 0
 
@@ -488,9 +491,11 @@ package final class RecordReader {
         // A record as long as half the buffer or more: fill the buffer before parsing again. (A
         // record's parse starts over at its first byte; so a long record is parsed again only
         // each time the buffer has doubled, not after every read.)
-        // (While no line end arrives: a record cannot end without one, and a pipe's writer may be
-        // waiting for the rows already read.)
+        // (While nothing arrives that could end it: a line end, or a quote when the parse stopped
+        // inside a quoted field. A pipe's writer may be waiting for the rows already read.)
         let fill = (end - pos) * 2 >= capacity
+        let ending: Int32 = stoppedInQuotes ? 34 : 10
+        stoppedInQuotes = false
         repeat {
             let space = capacity - end
             if ownSpecialsCapacity - specialCount - 65 < min(space, 1 << 16) {
@@ -517,7 +522,9 @@ package final class RecordReader {
             }
             end += n
             specials[specialCount] = UInt32(end)
-            if fill && (memchr(buf + end - n, 10, n) != nil || memchr(buf + end - n, 13, n) != nil) { break }
+            if fill && (memchr(buf + end - n, ending, n) != nil || ending == 10 && memchr(buf + end - n, 13, n) != nil) {
+                break
+            }
         } while fill && end < capacity
         return true
     }
@@ -630,7 +637,10 @@ package final class RecordReader {
                         qi = Int(ix[k])
                     }
                     if qi == e {
-                        if !eof { return .needMore }
+                        if !eof {
+                            stoppedInQuotes = true
+                            return .needMore
+                        }
                         return .bad("unterminated quoted field", at: fieldStart)
                     }
                     if qi + 1 < e && b[qi + 1] == 34 {
