@@ -108,7 +108,7 @@ package final class RecordReader {
     /// The first entry of `specials` that may lie at or after the parser's position.
     @exclusivity(unchecked) private var nextSpecial = 0
     /// Set when the parser asks for more input in the middle of a quoted field (only a quote
-    /// can end the record then); read and cleared by the next refill.
+    /// can end the record then); read and cleared by every refill.
     @exclusivity(unchecked) private var stoppedInQuotes = false
     /// The first entry at or after the start of the record being parsed.
     @exclusivity(unchecked) private var recordFirstSpecial = 0
@@ -405,6 +405,10 @@ package final class RecordReader {
     @discardableResult
     private func refill() throws -> Bool {
         refills += 1
+        // What could end a long partial record (see the filling below); the flag is the last
+        // parse's, whichever way this refill goes.
+        let ending: Int32 = stoppedInQuotes ? 34 : 10
+        stoppedInQuotes = false
         // Keep the positions of the unread bytes' special bytes (the parser starts again at `pos`).
         var kept = 0
         var upper = specialCount
@@ -494,8 +498,6 @@ package final class RecordReader {
         // (While nothing arrives that could end it: a line end, or a quote when the parse stopped
         // inside a quoted field. A pipe's writer may be waiting for the rows already read.)
         let fill = (end - pos) * 2 >= capacity
-        let ending: Int32 = stoppedInQuotes ? 34 : 10
-        stoppedInQuotes = false
         repeat {
             let space = capacity - end
             if ownSpecialsCapacity - specialCount - 65 < min(space, 1 << 16) {
