@@ -4,7 +4,10 @@
 /// before the checkpoint that mentions its length is written.
 package struct Checkpoint: Codable, Sendable {
     package static let formatName = "pipe-run checkpoint"
-    package static let currentVersion = 1
+    /// Version 2 saves a transform state that is not UTF-8 as `{"base64": ...}`; version 1 held
+    /// only strings, so this version reads both.
+    package static let currentVersion = 2
+    package static let readableVersions = 1...2
 
     package enum Status: String, Codable, Sendable {
         case running, interrupted, complete, failed
@@ -31,8 +34,9 @@ package struct Checkpoint: Codable, Sendable {
     package var gzip: GzipAccessPoint?
     package var output: OutputState
     package var quarantine: OutputState?
-    /// Each transform's saved state, in chain order (nil for stateless transforms).
-    package var transformStates: [String?]
+    /// Each transform's saved state, in chain order (nil for stateless transforms): a string when
+    /// the state is UTF-8 (JSON, say), else `{"base64": ...}`.
+    package var transformStates: [ExactBytes?]
     package var createdAt: String
     package var updatedAt: String
     /// Runs of the job so far, including this one.

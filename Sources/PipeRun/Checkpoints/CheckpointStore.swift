@@ -48,8 +48,8 @@ package struct CheckpointStore: Sendable {
         guard let header, header.format == Checkpoint.formatName else {
             throw PipeRunError(.dataError, "\(path) is not a pipe-run checkpoint (damaged?); run with --restart to start over")
         }
-        guard header.version == Checkpoint.currentVersion else {
-            throw PipeRunError(.dataError, "checkpoint \(path) has format version \(header.version ?? -1), this pipe-run reads version \(Checkpoint.currentVersion); finish the job with the pipe-run that started it, or --restart")
+        guard let version = header.version, Checkpoint.readableVersions.contains(version) else {
+            throw PipeRunError(.dataError, "checkpoint \(path) has format version \(header.version ?? -1), this pipe-run reads versions \(Checkpoint.readableVersions.lowerBound) to \(Checkpoint.readableVersions.upperBound); finish the job with the pipe-run that started it, or --restart")
         }
         do {
             return try JSONDecoder().decode(Checkpoint.self, from: Data(bytes))
@@ -60,6 +60,8 @@ package struct CheckpointStore: Sendable {
 
     /// Atomically replaces the checkpoint with `checkpoint`.
     package func save(_ checkpoint: Checkpoint) throws {
+        var checkpoint = checkpoint
+        checkpoint.version = Checkpoint.currentVersion
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         var data = try encoder.encode(checkpoint)

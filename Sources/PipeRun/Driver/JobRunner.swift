@@ -265,7 +265,7 @@ public final class JobRunner {
         if let saved {
             for (t, state) in zip(transforms, saved.transformStates) {
                 guard let state else { continue }
-                do { try t.restoreState(Array(state.utf8)) } catch {
+                do { try t.restoreState(state.bytes) } catch {
                     throw PipeRunError(.dataError, "cannot restore a transform's state from checkpoint \(store!.path): \(error); add --restart to start over")
                 }
             }
@@ -754,7 +754,7 @@ public final class JobRunner {
                            rowsRead: rowsRead, rowsWritten: rowsWritten, badRows: badRows, file: inputIndex,
                            bytesBefore: bytesOfEarlierInputs)
         cp.output = try outputState(output, length: outputLength)
-        cp.transformStates = try transforms.map { t in try t.saveState().map { String(decoding: $0, as: UTF8.self) } }
+        cp.transformStates = try transforms.map { t in try t.saveState().map(ExactBytes.init) }
         cp.status = status
         cp.reason = reason
         cp.elapsedSeconds = totalSeconds

@@ -12,6 +12,8 @@ struct ByteKeyTable {
     /// A per-process seed, so crafted input cannot make every key collide.
     private let seed: UInt64 = .random(in: 1 ... .max)
 
+    init() {}
+
     /// The number of keys.
     var count: Int { hashes.count }
 
@@ -37,7 +39,7 @@ struct ByteKeyTable {
         starts.append(arena.count)
         hashes.append(hash)
         slots[i] = Int32(number + 1)
-        if hashes.count * 2 > slots.count { grow() }
+        if hashes.count * 2 > slots.count { rehash(size: slots.count * 2) }
         return (number, true)
     }
 
@@ -53,13 +55,47 @@ struct ByteKeyTable {
         return arena.withUnsafeBytes { memcmp($0.baseAddress! + start, key.baseAddress!, key.count) == 0 }
     }
 
-    private mutating func grow() {
-        slots = Array(repeating: 0, count: slots.count * 2)
+    private mutating func rehash(size: Int) {
+        slots = Array(repeating: 0, count: size)
         let mask = slots.count - 1
         for (number, hash) in hashes.enumerated() {
             var i = Int(truncatingIfNeeded: hash) & mask
             while slots[i] != 0 { i = (i + 1) & mask }
             slots[i] = Int32(number + 1)
+        }
+    }
+
+    /// Makes room for `count` keys of `bytes` bytes in all without growing on the way.
+    mutating func reserve(keys count: Int, bytes: Int) {
+        arena.reserveCapacity(bytes)
+        starts.reserveCapacity(count + 1)
+        hashes.reserveCapacity(count)
+        var size = slots.count
+        while count * 2 > size { size *= 2 }
+        if size > slots.count { rehash(size: size) }
+    }
+
+    /// Appends every key, in number order, as a variable-length length (LEB128) followed by its
+    /// bytes: what ``init(keysFrom:count:)`` reads back.
+    func appendKeys(to out: inout [UInt8]) {
+        out.reserveCapacity(out.count + arena.count + count * 2)
+        for number in 0..<count {
+            appendVarint(UInt64(starts[number + 1] - starts[number]), to: &out)
+            out.append(contentsOf: key(number))
+        }
+    }
+
+    /// Reads `count` keys written by ``appendKeys(to:)`` from `reader`, numbering them in order.
+    /// Throws when the bytes end early or hold the same key twice.
+    init(keysFrom reader: inout ByteReader, count: Int) throws {
+        guard count >= 0, count <= reader.remaining else { throw ByteReader.Malformed() }
+        self.init()
+        reserve(keys: count, bytes: reader.remaining - count)
+        for _ in 0..<count {
+            let length = try reader.varint()
+            guard length <= UInt64(reader.remaining) else { throw ByteReader.Malformed() }
+            let isNew = try reader.bytes(Int(length)) { number(of: $0).isNew }
+            guard isNew else { throw ByteReader.Malformed() }
         }
     }
 
@@ -89,5 +125,58 @@ struct ByteKeyTable {
     private static func mix(_ x: UInt64) -> UInt64 {
         let product = x.multipliedFullWidth(by: 0x9FB2_1C65_1E98_DF25)
         return product.high ^ product.low
+    }
+}
+
+/// Appends `value` as LEB128: seven bits per byte, low bits first, the high bit set on all but
+/// the last byte.
+func appendVarint(_ value: UInt64, to out: inout [UInt8]) {
+    var v = value
+    while v >= 0x80 {
+        out.append(UInt8(truncatingIfNeeded: v) | 0x80)
+        v >>= 7
+    }
+    out.append(UInt8(v))
+}
+
+/// Reads what ``appendVarint(_:to:)`` and raw byte runs wrote, throwing instead of trapping
+/// when the bytes end early or do not fit (a damaged or edited checkpoint).
+struct ByteReader {
+    struct Malformed: Error {}
+
+    private let bytes: [UInt8]
+    private(set) var position = 0
+
+    init(_ bytes: [UInt8]) {
+        self.bytes = bytes
+    }
+
+    var remaining: Int { bytes.count - position }
+    var isAtEnd: Bool { position == bytes.count }
+
+    mutating func varint() throws -> UInt64 {
+        var value: UInt64 = 0
+        var shift: UInt64 = 0
+        while true {
+            guard position < bytes.count, shift < 64 else { throw Malformed() }
+            let byte = bytes[position]
+            position += 1
+            value |= UInt64(byte & 0x7F) << shift
+            if byte < 0x80 { return value }
+            shift += 7
+        }
+    }
+
+    /// Calls `body` with the next `count` bytes and moves past them.
+    mutating func bytes<R>(_ count: Int, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        guard count >= 0, count <= remaining else { throw Malformed() }
+        defer { position += count }
+        return try bytes.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[position..<position + count])) }
+    }
+
+    /// Checks that the next bytes are `expected` and moves past them.
+    mutating func expect(_ expected: [UInt8]) throws {
+        let same = try bytes(expected.count) { $0.elementsEqual(expected) }
+        guard same else { throw Malformed() }
     }
 }

@@ -1,43 +1,22 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
-import Foundation
-#endif
-
 /// Counts rows per distinct value of one or more columns and, at the end of the input, emits
 /// one row per value, `VALUE,...,count`, in order of first appearance: `count-by:status`.
 ///
 /// Values are compared as bytes. The counts are saved in every checkpoint, so an interrupted
 /// and resumed job gives exactly the counts of an uninterrupted one. Memory grows with the
-/// number of distinct values.
-public final class CountByTransform: StatefulRowTransform {
+/// number of distinct values (each costs its bytes plus about 40 bytes).
+public final class CountByTransform: RowTransform {
     public static let descriptor = TransformDescriptor(
         name: "count-by", usage: "count-by:COLS",
         summary: "count rows per value; emit COLS,count at the end"
     ) { argument in try CountByTransform(columns: columnList(argument, for: "count-by")) }
 
-    public struct State: Codable, Sendable {
-        /// Each distinct key (one value per column), in order of first appearance.
-        public var keys: [[ExactBytes]] = []
-        /// The count for each key in ``keys``.
-        public var counts: [Int] = []
-    }
-
     let columns: [String]
     var indices: [Int] = []
     @exclusivity(unchecked) var table = ByteKeyTable()
+    /// The count of each key of `table`, by key number.
+    @exclusivity(unchecked) var counts: [Int] = []
     @exclusivity(unchecked) var scratch: [UInt8] = []
     let builder = RowBuilder()
-
-    public var state: State {
-        get { stored }
-        set {
-            stored = newValue
-            table = ByteKeyTable()
-            for key in newValue.keys { _ = table.number(of: RowKey.make(key.map(\.bytes))) }
-        }
-    }
-    @exclusivity(unchecked) private var stored = State()
 
     public init(columns: [String]) {
         self.columns = columns
@@ -51,33 +30,62 @@ public final class CountByTransform: StatefulRowTransform {
         return Columns(names + [countName])
     }
 
-    public func restoreState(_ bytes: [UInt8]) throws {
-        let decoded = try JSONDecoder().decode(State.self, from: Data(bytes))
-        guard decoded.keys.count == decoded.counts.count,
-              decoded.keys.allSatisfy({ $0.count == columns.count }),
-              decoded.counts.allSatisfy({ $0 > 0 }),
-              Set(decoded.keys).count == decoded.keys.count else {
-            throw PipeRunError(.dataError, "count-by: the saved counts do not fit this transform")
-        }
-        state = decoded
-    }
-
     public func process(_ row: Row, emit: (Row) throws -> Void) throws {
-        let (slot, isNew) = RowKey.with(row, indices, scratch: &scratch) { table.number(of: $0) }
+        let (number, isNew) = RowKey.with(row, indices, scratch: &scratch) { table.number(of: $0) }
         if isNew {
-            stored.keys.append(indices.map { ExactBytes(Array(row[$0].bytes)) })
-            stored.counts.append(1)
+            counts.append(1)
         } else {
-            stored.counts[slot] &+= 1
+            counts[number] &+= 1
         }
     }
 
     public func finish(emit: (Row) throws -> Void) throws {
-        for (key, count) in zip(stored.keys, stored.counts) {
+        for number in 0..<table.count {
             builder.reset()
-            for part in key { part.bytes.withUnsafeBytes { builder.appendCopy($0) } }
-            builder.append(String(count))
+            RowKey.forEachPart(of: table.key(number), columns: columns.count) { part in builder.appendCopy(part) }
+            builder.append(String(counts[number]))
             try builder.withRow { try emit($0) }
+        }
+    }
+
+    public func saveState() throws -> [UInt8]? {
+        var state = KeyTableState.header(columns: columns.count, keys: table.count)
+        table.appendKeys(to: &state)
+        for count in counts { appendVarint(UInt64(count), to: &state) }
+        return state
+    }
+
+    public func restoreState(_ bytes: [UInt8]) throws {
+        let misfit = PipeRunError(.dataError, "count-by: the saved counts do not fit this transform")
+        if bytes.first == UInt8(ascii: "{") {
+            // Written by an earlier version: {"keys": [[value, ...], ...], "counts": [n, ...]}.
+            struct Saved: Decodable { var keys: [[ExactBytes]]; var counts: [Int] }
+            let saved = try decodeJSON(Saved.self, from: bytes, orThrow: misfit)
+            guard saved.keys.count == saved.counts.count, saved.counts.allSatisfy({ $0 > 0 }) else { throw misfit }
+            var restored = ByteKeyTable()
+            for key in saved.keys {
+                guard key.count == columns.count, restored.number(of: RowKey.make(key.map(\.bytes))).isNew else { throw misfit }
+            }
+            table = restored
+            counts = saved.counts
+            return
+        }
+        do {
+            var reader = ByteReader(bytes)
+            let count = try KeyTableState.readHeader(&reader, columns: columns.count)
+            let restored = try ByteKeyTable(keysFrom: &reader, count: count)
+            var restoredCounts: [Int] = []
+            restoredCounts.reserveCapacity(count)
+            for _ in 0..<count {
+                let n = try reader.varint()
+                guard n > 0, n <= UInt64(Int.max) else { throw ByteReader.Malformed() }
+                restoredCounts.append(Int(n))
+            }
+            guard reader.isAtEnd, KeyTableState.keysSplit(restored, columns: columns.count) else { throw ByteReader.Malformed() }
+            table = restored
+            counts = restoredCounts
+        } catch is ByteReader.Malformed {
+            throw misfit
         }
     }
 }

@@ -1,31 +1,17 @@
 /// Keeps the first row for each distinct value of the columns: `dedupe:COLS`.
 ///
-/// Exact: every distinct key is kept in memory (its bytes plus about 80 bytes of overhead) and
-/// in every checkpoint, so memory and checkpoint size grow with the number of distinct keys.
-public final class DedupeTransform: StatefulRowTransform {
+/// Exact: every distinct key is kept in memory (its bytes plus about 40 bytes of table) and in
+/// every checkpoint (its bytes plus a length byte, base64-encoded), so memory and checkpoint
+/// size grow with the number of distinct keys.
+public final class DedupeTransform: RowTransform {
     public static let descriptor = TransformDescriptor(
         name: "dedupe", usage: "dedupe:COLS", summary: "keep the first row per value of COLS (stateful)"
     ) { argument in try DedupeTransform(columns: columnList(argument, for: "dedupe")) }
-
-    public struct State: Codable, Sendable {
-        /// The keys seen so far, one value per column, in order of first appearance.
-        public var seen: [[ExactBytes]] = []
-    }
 
     let columns: [String]
     var indices: [Int] = []
     @exclusivity(unchecked) var keys = ByteKeyTable()
     @exclusivity(unchecked) var scratch: [UInt8] = []
-    @exclusivity(unchecked) private var stored = State()
-
-    public var state: State {
-        get { stored }
-        set {
-            stored = newValue
-            keys = ByteKeyTable()
-            for key in newValue.seen { _ = keys.number(of: RowKey.make(key.map(\.bytes))) }
-        }
-    }
 
     public init(columns: [String]) {
         self.columns = columns
@@ -38,7 +24,38 @@ public final class DedupeTransform: StatefulRowTransform {
 
     public func process(_ row: Row, emit: (Row) throws -> Void) throws {
         guard RowKey.with(row, indices, scratch: &scratch, { keys.number(of: $0) }).isNew else { return }
-        stored.seen.append(indices.map { ExactBytes(Array(row[$0].bytes)) })
         try emit(row)
+    }
+
+    public func saveState() throws -> [UInt8]? {
+        var state = KeyTableState.header(columns: columns.count, keys: keys.count)
+        keys.appendKeys(to: &state)
+        return state
+    }
+
+    public func restoreState(_ bytes: [UInt8]) throws {
+        let misfit = PipeRunError(.dataError, "dedupe: the saved keys do not fit this transform")
+        if bytes.first == UInt8(ascii: "{") {
+            // Written by an earlier version: {"seen": [[value, ...], ...]}.
+            struct Saved: Decodable { var seen: [[ExactBytes]] }
+            let saved = try decodeJSON(Saved.self, from: bytes, orThrow: misfit)
+            var table = ByteKeyTable()
+            for key in saved.seen {
+                guard key.count == columns.count, table.number(of: RowKey.make(key.map(\.bytes))).isNew else {
+                    throw misfit
+                }
+            }
+            keys = table
+            return
+        }
+        do {
+            var reader = ByteReader(bytes)
+            let count = try KeyTableState.readHeader(&reader, columns: columns.count)
+            let table = try ByteKeyTable(keysFrom: &reader, count: count)
+            guard reader.isAtEnd, KeyTableState.keysSplit(table, columns: columns.count) else { throw ByteReader.Malformed() }
+            keys = table
+        } catch is ByteReader.Malformed {
+            throw misfit
+        }
     }
 }

@@ -1,3 +1,9 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
 /// The bytes that identify a row by some of its columns, for `count-by` and `dedupe`: one
 /// column's bytes as they are; several columns each as its length, then its bytes, so that no
 /// two different keys collide.
@@ -26,6 +32,30 @@ enum RowKey {
         return scratch.withUnsafeBytes(body)
     }
 
+    /// Calls `body` with each column's bytes of a key made for `columns` columns: the key itself
+    /// for one column. Returns false (after calling `body` for the parts it could read) when the
+    /// key does not split into exactly `columns` parts.
+    @discardableResult
+    static func forEachPart(of key: ArraySlice<UInt8>, columns: Int,
+                            _ body: (UnsafeRawBufferPointer) -> Void = { _ in }) -> Bool {
+        key.withUnsafeBytes { bytes in
+            if columns == 1 {
+                body(bytes)
+                return true
+            }
+            var at = 0
+            for _ in 0..<columns {
+                guard bytes.count - at >= 4 else { return false }
+                let length = Int(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: at, as: UInt32.self)))
+                at += 4
+                guard bytes.count - at >= length else { return false }
+                body(UnsafeRawBufferPointer(rebasing: bytes[at..<at + length]))
+                at += length
+            }
+            return at == bytes.count
+        }
+    }
+
     /// The key of values saved in a checkpoint.
     static func make(_ parts: [[UInt8]]) -> [UInt8] {
         if parts.count == 1 { return parts[0] }
@@ -36,4 +66,38 @@ enum RowKey {
         }
         return key
     }
+}
+
+/// The saved state of `count-by` and `dedupe`: a byte that no JSON text starts with (earlier
+/// versions saved JSON), a tag and version, the number of columns and of keys (LEB128), then
+/// the keys as ``ByteKeyTable/appendKeys(to:)`` writes them; `count-by` adds the counts.
+enum KeyTableState {
+    static let tag: [UInt8] = [0] + Array("keys1".utf8)
+
+    static func header(columns: Int, keys: Int) -> [UInt8] {
+        var out = tag
+        appendVarint(UInt64(columns), to: &out)
+        appendVarint(UInt64(keys), to: &out)
+        return out
+    }
+
+    /// Reads the header, checks it is for `columns` columns, and returns the number of keys.
+    static func readHeader(_ reader: inout ByteReader, columns: Int) throws -> Int {
+        try reader.expect(tag)
+        guard try reader.varint() == UInt64(columns) else { throw ByteReader.Malformed() }
+        let keys = try reader.varint()
+        guard keys <= UInt64(reader.remaining) else { throw ByteReader.Malformed() }
+        return Int(keys)
+    }
+
+    /// Whether every key of `table` splits into `columns` parts.
+    static func keysSplit(_ table: ByteKeyTable, columns: Int) -> Bool {
+        columns == 1 || (0..<table.count).allSatisfy { RowKey.forEachPart(of: table.key($0), columns: columns) }
+    }
+}
+
+/// Decodes JSON state bytes, for states that earlier versions saved as JSON, throwing `error`
+/// when they do not decode.
+func decodeJSON<T: Decodable>(_ type: T.Type, from bytes: [UInt8], orThrow error: PipeRunError) throws -> T {
+    do { return try JSONDecoder().decode(type, from: Data(bytes)) } catch { throw error }
 }

@@ -51,14 +51,19 @@ import Testing
             #expect(r.stderr.contains("--restart"), "\(key): \(r.stderr)")
             #expect(try scratch.read("out.csv") == output, "\(key)")
         }
-        // A count-by state that does not fit.
+        // Count-by states that do not fit: one in the JSON of earlier versions, one binary state
+        // that ends early (base64 of a header promising five keys), and one that is not base64.
         if let range = original.firstRange(of: #/"transformStates" : \[[^\]]*\]/#) {
-            var text = original
-            text.replaceSubrange(range, with: #""transformStates" : [null, "{\"counts\":[],\"keys\":[[\"paid\"]]}"]"#)
-            try scratch.write("out.csv.checkpoint", text)
-            let r = try Tool.run(args, in: scratch.url)
-            #expect(r.status == 65, "\(r.stderr)")
-            #expect(try scratch.read("out.csv") == output)
+            for state in [#""{\"counts\":[],\"keys\":[[\"paid\"]]}""#, #"{"base64": "AGtleXMxAQU="}"#,
+                          #"{"base64": "?"}"#] {
+                var text = original
+                text.replaceSubrange(range, with: #""transformStates" : [null, "# + state + "]")
+                try scratch.write("out.csv.checkpoint", text)
+                let r = try Tool.run(args, in: scratch.url)
+                #expect(r.status == 65, "\(state): \(r.stderr)")
+                #expect(r.stderr.contains("--restart"), "\(state): \(r.stderr)")
+                #expect(try scratch.read("out.csv") == output)
+            }
         } else {
             Issue.record("no transformStates in the checkpoint")
         }
