@@ -7,8 +7,7 @@ extension ProgressMode: ExpressibleByArgument {}
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a job, or resume it from its checkpoint.",
-        discussion: "Transforms:\n" + PipeRunCLI.transforms.descriptors
-            .map { "  " + $0.usage.padding(toLength: 18) + $0.summary }.joined(separator: "\n"))
+        discussion: "Transforms:\n" + PipeRunCLI.transforms.descriptors.map(\.helpLine).joined(separator: "\n"))
 
     @Argument(help: "The input files, read in order as one input; quoted patterns such as 'logs/app-*.log.gz' are expanded and sorted naturally (app-9 before app-10). `-` is standard input, which cannot be resumed.")
     var inputs: [String]
@@ -185,5 +184,14 @@ func printNotice(_ text: String) {
 extension String {
     func padding(toLength length: Int) -> String {
         count >= length ? self : self + String(repeating: " ", count: length - count)
+    }
+}
+
+extension TransformDescriptor {
+    /// `  usage  summary`, the summary on a line of its own when the usage is long.
+    var helpLine: String {
+        let column = 20
+        if usage.count + 4 <= column { return "  " + usage.padding(toLength: column - 2) + summary }
+        return "  " + usage + "\n" + String(repeating: " ", count: column) + summary
     }
 }

@@ -97,7 +97,7 @@ public struct JobStatus: Codable, Sendable {
             if let etaSeconds { rateText += ", ETA " + duration(etaSeconds) }
             lines.append(("rate", rateText))
         }
-        lines.append(("runs", "\(runs) (\(interruptions) interruptions), \(duration(runSeconds)) of run time"))
+        lines.append(("runs", "\(runs) (\(interruptions) interruption\(interruptions == 1 ? "" : "s")), \(duration(runSeconds)) of run time"))
         return lines.map { $0.0.padded(to: 12) + $0.1 }.joined(separator: "\n")
     }
 }

@@ -469,7 +469,7 @@ public final class JobRunner {
         let megabytes = Double(bytesOfEarlierInputs + reader.cursor) / 1e6
         summary += "; \(String(format1: megabytes)) MB in \(duration(seconds))"
         if let cp = checkpoint, cp.runs > 1 {
-            summary += " over \(cp.runs) runs (\(cp.interruptions) interruptions)"
+            summary += " over \(cp.runs) runs (\(cp.interruptions) interruption\(cp.interruptions == 1 ? "" : "s"))"
         }
         if seconds > 0 { summary += ", \(String(format1: megabytes / seconds)) MB/s" }
         notice(summary)

@@ -51,7 +51,7 @@ import Testing
         #expect(running.wait().status == 75)
         let stopped = try Tool.run(["status", "--checkpoint", "out.csv.checkpoint"], in: scratch.url)
         #expect(stopped.stdout.contains("interrupted: SIGTERM"), "\(stopped.stdout)")
-        #expect(stopped.stdout.contains("1 (1 interruptions)"))
+        #expect(stopped.stdout.contains("1 (1 interruption)"))
         // A SIGKILLed run leaves a checkpoint that says running: status sees that nobody holds it.
         let killed = try Tool.start(args, in: scratch.url)
         usleep(500_000)
@@ -64,7 +64,7 @@ import Testing
         let complete = try Tool.run(["status", "out.csv"], in: scratch.url)
         #expect(complete.stdout.contains("state       complete"), "\(complete.stdout)")
         #expect(complete.stdout.contains("100.0%"))
-        #expect(complete.stdout.contains("3 (1 interruptions)"), "\(complete.stdout)")
+        #expect(complete.stdout.contains("3 (1 interruption)"), "\(complete.stdout)")
         let missing = try Tool.run(["status", "nothing.csv"], in: scratch.url)
         #expect(missing.status == 66)
     }
