@@ -64,6 +64,9 @@ struct Run: ParsableCommand {
     @Option(help: "The longest record accepted, in bytes.")
     var maxRecordSize: Int = 64 << 20
 
+    @Option(help: "The most fields a record may have; a record with more is a bad record.")
+    var maxFields: Int = RecordReader.defaultMaxFields
+
     @Flag(help: "Leave out an input file that vanished or changed before its turn, instead of failing.")
     var skipChangedInputs = false
 
@@ -103,6 +106,7 @@ struct Run: ParsableCommand {
         options.graceSeconds = grace
         options.maxRuntime = maxRuntime
         options.maxRecordBytes = maxRecordSize
+        options.maxFields = maxFields
         options.compressionLevel = compressLevel
         options.gzipAccessPointSpacing = gzipAccessPointSpacing
         options.progress = progress
@@ -123,6 +127,9 @@ struct Run: ParsableCommand {
             }
             guard maxRecordSize >= 1024, maxRecordSize <= RecordReader.largestRecordLimit else {
                 throw PipeRunError(.usage, "--max-record-size must be between 1024 bytes and 1 GiB")
+            }
+            guard maxFields >= 1, maxFields <= 1 << 30 else {
+                throw PipeRunError(.usage, "--max-fields must be between 1 and 1073741824")
             }
             return try JobRunner(options: options, registry: PipeRunCLI.transforms, notice: printNotice).run()
         }

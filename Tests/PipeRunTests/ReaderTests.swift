@@ -38,10 +38,11 @@ struct Parsed: Equatable, CustomStringConvertible {
 }
 
 func parse(_ text: String, format: RecordFormat = .csv, chunk: Int = 1 << 20, bufferSize: Int = 1 << 20,
-           expectedFields: Int? = nil, maxRecordBytes: Int = 64 << 20) throws -> Parsed {
+           expectedFields: Int? = nil, maxRecordBytes: Int = 64 << 20,
+           maxFields: Int = RecordReader.defaultMaxFields) throws -> Parsed {
     let reader = RecordReader(source: MemorySource(text, chunk: chunk), format: format,
                               delimiter: format.defaultDelimiter, bufferSize: bufferSize,
-                              maxRecordBytes: maxRecordBytes)
+                              maxRecordBytes: maxRecordBytes, maxFields: maxFields)
     reader.expectedFields = expectedFields
     var out = Parsed()
     loop: while true {
@@ -146,6 +147,22 @@ func parse(_ text: String, format: RecordFormat = .csv, chunk: Int = 1 << 20, bu
         let p = try parse("a,b\n1,2,3\n4,5\n", expectedFields: 2)
         #expect(p.rows == [["a", "b"], ["4", "5"]])
         #expect(p.errors == ["line 2 byte 4: expected 2 fields, found 3"])
+    }
+
+    @Test func recordsWithMoreFieldsThanTheLimitAreBad() throws {
+        // Exactly the limit is fine; one more is bad, at any chunking, and the reader goes on
+        // after the record's end (not after the next line feed, here inside a quoted field). The
+        // field array grows on the way (the limit is above its first size).
+        let wide = (0..<100).map(String.init)
+        let text = "a\n" + wide.joined(separator: ",") + "\n" + (wide + ["\"x,\n\""]).joined(separator: ",") + "\n1\n"
+        for chunk in [1 << 20, 5] {
+            let p = try parse(text, chunk: chunk, bufferSize: 64, maxFields: 100)
+            #expect(p.rows == [["a"], wide, ["1"]], "chunk \(chunk)")
+            #expect(p.errors == ["line 3 byte 292: more than 100 fields (--max-fields)"], "chunk \(chunk)")
+            #expect(p.lines == [1, 2, 5], "chunk \(chunk)")
+        }
+        let narrow = try parse("1,2,3\n4\n", maxFields: 2)
+        #expect(narrow.errors == ["line 1 byte 0: more than 2 fields (--max-fields)"] && narrow.rows == [["4"]])
     }
 
     @Test func overlongRecordIsReportedNotBuffered() throws {

@@ -70,6 +70,8 @@ package struct JobDescription: Codable, Equatable, Sendable {
     package var outputDelimiter: String?
     package var transforms: [String]
     package var maxRecordBytes: Int
+    /// `--max-fields`, when not the default (absent from checkpoints of earlier versions).
+    package var maxFields: Int?
     /// "gzip LEVEL" when the output is compressed.
     package var outputCompression: String?
     /// The inputs as named on the command line, when they were patterns to expand.
@@ -85,6 +87,7 @@ package struct JobDescription: Codable, Equatable, Sendable {
         outputDelimiter = options.outputDelimiter.map { String(decoding: [$0], as: UTF8.self) }
         transforms = options.transforms
         maxRecordBytes = options.maxRecordBytes
+        maxFields = options.maxFields == RecordReader.defaultMaxFields ? nil : options.maxFields
         let compress = options.compressOutput ?? options.outputPath.hasSuffix(".gz")
         outputCompression = compress ? "gzip \(options.compressionLevel)" : nil
         inputPatterns = options.inputPatterns
@@ -105,6 +108,7 @@ package struct JobDescription: Codable, Equatable, Sendable {
         check("transforms", transforms.map { "'\($0)'" }.joined(separator: " "),
               other.transforms.map { "'\($0)'" }.joined(separator: " "))
         check("--max-record-size", maxRecordBytes, other.maxRecordBytes)
+        check("--max-fields", maxFields ?? RecordReader.defaultMaxFields, other.maxFields ?? RecordReader.defaultMaxFields)
         check("output compression", outputCompression ?? "none", other.outputCompression ?? "none")
         check("inputs", (inputPatterns ?? []).joined(separator: " "), (other.inputPatterns ?? []).joined(separator: " "))
         return out
@@ -112,7 +116,8 @@ package struct JobDescription: Codable, Equatable, Sendable {
 
     package var fingerprint: String {
         let text = [inputFormat.rawValue, delimiter, String(header), String(flexible), outputFormat?.rawValue ?? "",
-                    outputDelimiter ?? "", String(maxRecordBytes), outputCompression ?? ""] + transforms
+                    outputDelimiter ?? "", String(maxRecordBytes), outputCompression ?? ""]
+            + (maxFields.map { ["max-fields=\($0)"] } ?? []) + transforms
         return ContentHash.hex(Array(text.joined(separator: "\u{0}").utf8))
     }
 }

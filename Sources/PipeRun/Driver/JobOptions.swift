@@ -65,6 +65,8 @@ public struct JobOptions: Sendable {
     public var onError: ErrorPolicy = .fail
     /// The longest record accepted, in bytes.
     public var maxRecordBytes = 64 << 20
+    /// The most fields a record may have (more make it a bad record).
+    public var maxFields = RecordReader.defaultMaxFields
     /// Uncompressed bytes between remembered gzip access points (tests make it huge to see
     /// how a file without access points resumes).
     public var gzipAccessPointSpacing: Int64 = 512 << 10

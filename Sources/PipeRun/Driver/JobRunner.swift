@@ -551,7 +551,7 @@ public final class JobRunner {
                                   delimiter: delimiter,
                                   // Room for a whole read-ahead block after a partial record.
                                   bufferSize: min(2 << 20, options.maxRecordBytes),
-                                  maxRecordBytes: options.maxRecordBytes)
+                                  maxRecordBytes: options.maxRecordBytes, maxFields: options.maxFields)
         reader.flexible = options.flexible
         lastReader = reader
         return reader

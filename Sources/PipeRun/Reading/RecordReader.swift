@@ -80,6 +80,9 @@ package final class RecordReader {
     let format: RecordFormat
     let delimiter: UInt8
     let maxRecordBytes: Int
+    /// The most fields a record may have; a record with more is bad. This bounds the memory a
+    /// record of nothing but delimiters takes (16 to 32 bytes per field).
+    let maxFields: Int
     /// The field count every record must have (set from the header), unless ``flexible``.
     @exclusivity(unchecked) package var expectedFields: Int?
     @exclusivity(unchecked) package var flexible = false
@@ -138,6 +141,8 @@ package final class RecordReader {
     @exclusivity(unchecked) private var recordIsVerbatim = false
     /// Set by the parser at a CR line end or a quoted field that needs no quotes.
     @exclusivity(unchecked) private var sawQuoteOrCR = false
+    /// Whether the record just parsed has more than ``maxFields`` fields.
+    @exclusivity(unchecked) private var tooManyFields = false
 
     /// The byte offset where the current record starts.
     @exclusivity(unchecked) package private(set) var recordOffset: Int64 = 0
@@ -145,7 +150,7 @@ package final class RecordReader {
     @exclusivity(unchecked) package private(set) var recordLine: Int64 = 1
 
     package init(source: ByteSource, format: RecordFormat, delimiter: UInt8, bufferSize: Int = 1 << 20,
-                 maxRecordBytes: Int = 64 << 20) {
+                 maxRecordBytes: Int = 64 << 20, maxFields: Int = RecordReader.defaultMaxFields) {
         self.source = source
         if format != .lines, let indexing = source as? any IndexingByteSource, indexing.indexedDelimiter == delimiter {
             self.indexing = indexing
@@ -157,6 +162,8 @@ package final class RecordReader {
         // Positions are 32-bit: a record may not reach 4 GiB.
         self.maxRecordBytes = min(max(maxRecordBytes, 1024), RecordReader.largestRecordLimit)
         capacity = min(max(bufferSize, 64), self.maxRecordBytes)
+        self.maxFields = max(maxFields, 1)
+        fieldCapacity = min(fieldCapacity, self.maxFields)
         // Blocks are lent only when every record one can hold is within the limit.
         if let ahead = source as? ReadAheadSource, indexing != nil,
            ahead.headroom + ahead.blockSize <= min(capacity, self.maxRecordBytes) {
@@ -178,6 +185,9 @@ package final class RecordReader {
         specials = ownSpecials
         specials[0] = 0
     }
+
+    /// The default ``maxFields``.
+    package static let defaultMaxFields = 1_000_000
 
     /// The largest ``maxRecordBytes`` a reader accepts.
     package static let largestRecordLimit = 1 << 30
@@ -239,6 +249,9 @@ package final class RecordReader {
     /// Moves to the next record.
     package func next() throws -> Next {
         while true {
+            // The parser of parsed-ahead records knows no field limit: leave a record with too
+            // many fields to this thread's parser, which reports it.
+            if pos == parsedAt && Int(parsedRecord!.pointee.field_count) > maxFields { parsedAt = -1 }
             if pos == parsedAt {
                 // A record parsed ahead on the read-ahead thread (never at the input's start,
                 // nor at the end of the buffer).
@@ -278,6 +291,7 @@ package final class RecordReader {
                 if end - pos >= 3 && buf[pos] == 0xEF && buf[pos + 1] == 0xBB && buf[pos + 2] == 0xBF { pos += 3; continue }
             }
             sawQuoteOrCR = false
+            tooManyFields = false
             let step = format == .lines ? parseLine(pos) : parseCSVRecord(pos)
             switch step {
             case .done(let recEnd, let newlines):
@@ -323,6 +337,11 @@ package final class RecordReader {
     private func checkRecord() -> MalformedRecord?? {
         let first = buf[recordStart]
         if fieldCount == 1 && (first == 10 || first == 13) { return .some(nil) }
+        if tooManyFields {
+            tooManyFields = false
+            let reason = "more than \(maxFields) fields (--max-fields)"
+            return .some(malformed(reason, errorAt: recordStart, resync: recordEnd, newlines: 0, alreadyAdvanced: true))
+        }
         if let expected = expectedFields, fieldCount != expected, !flexible {
             let reason = "expected \(expected) fields, found \(fieldCount)"
             return .some(malformed(reason, errorAt: recordStart, resync: recordEnd, newlines: 0, alreadyAdvanced: true))
@@ -544,11 +563,12 @@ package final class RecordReader {
     }
 
     private func growFields() {
-        let grown = UnsafeMutablePointer<Field>.allocate(capacity: fieldCapacity * 2)
+        let newCapacity = min(fieldCapacity * 2, maxFields)
+        let grown = UnsafeMutablePointer<Field>.allocate(capacity: newCapacity)
         grown.moveInitialize(from: fields, count: fieldCapacity)
         fields.deallocate()
         fields = grown
-        fieldCapacity *= 2
+        fieldCapacity = newCapacity
     }
 
     @inline(__always)
@@ -608,7 +628,16 @@ package final class RecordReader {
         var newlines: Int64 = 0
         var scratchUsed = 0
         while true {
-            if nf == fieldCapacity { growFields() }
+            if nf == fieldCapacity {
+                if nf == maxFields {
+                    // Parse on to the record's end, keeping no more fields (the last slot is
+                    // overwritten), and report the record as bad there.
+                    tooManyFields = true
+                    nf -= 1
+                } else {
+                    growFields()
+                }
+            }
             var q = Int(ix[k])
             if q == e {
                 // No special byte left: the record goes on after the buffer, or ends the input.

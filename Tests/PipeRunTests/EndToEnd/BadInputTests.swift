@@ -68,6 +68,23 @@ import Testing
         #expect(r.stderr.contains("in.csv: \(message)"), "\(r.stderr)")
     }
 
+    @Test func recordsWithTooManyFieldsAreBadRecordsAndTheLimitIsPartOfTheJob() throws {
+        let scratch = try Scratch()
+        try scratch.write("in.csv", "a,b\n1,2\n" + String(repeating: ",", count: 300_000) + "\n3,4\n")
+        let args = ["run", "in.csv", "-o", "out.csv", "--flexible", "--max-fields", "1000"]
+        let failed = try Tool.run(args, in: scratch.url)
+        #expect(failed.status == 65)
+        #expect(failed.stderr.contains("in.csv: line 3, byte 8: more than 1000 fields (--max-fields)"), "\(failed.stderr)")
+        #expect(try scratch.text("out.csv") == "a,b\n1,2\n")
+        let changed = try Tool.run(args.dropLast() + ["2000", "--on-error", "skip"], in: scratch.url)
+        #expect(changed.status == 64 && changed.stderr.contains("--max-fields was 1000, now 2000"), "\(changed.stderr)")
+        let skipped = try Tool.run(args + ["--on-error", "skip"], in: scratch.url)
+        #expect(skipped.status == 0, "\(skipped.stderr)")
+        #expect(try scratch.text("out.csv") == "a,b\n1,2\n3,4\n")
+        // The default limit (a million) lets this record through.
+        #expect(try Tool.run(["run", "in.csv", "-o", "all.csv", "--flexible"], in: scratch.url).status == 0)
+    }
+
     @Test func flexibleAcceptsRaggedRows() throws {
         let scratch = try Scratch()
         try scratch.write("in.csv", "a,b,c\n1,2\n3,4,5,6\n")
