@@ -268,6 +268,8 @@ package final class RecordReader {
                 pos = recordEnd
                 nextLine += Int64(record.flags >> 1)
                 recordsParsedAhead += 1
+                // (Left set when the last record this thread parsed was too wide and bad as well.)
+                tooManyFields = false
                 if parsedLeft == 0 {
                     parsedAt = -1
                     nextSpecial = parsedEndSpecial

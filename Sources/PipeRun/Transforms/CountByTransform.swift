@@ -10,6 +10,10 @@ public final class CountByTransform: RowTransform {
         summary: "count rows per value; emit COLS,count at the end"
     ) { argument in try CountByTransform(columns: columnList(argument, for: "count-by")) }
 
+    /// The largest count a saved state may hold: no input has that many rows, and adding one
+    /// cannot overflow.
+    static let largestCount = 1 << 62
+
     let columns: [String]
     var indices: [Int] = []
     @exclusivity(unchecked) var table = ByteKeyTable()
@@ -51,7 +55,7 @@ public final class CountByTransform: RowTransform {
     public func saveState() throws -> [UInt8]? {
         var state = KeyTableState.header(columns: columns.count, keys: table.count)
         table.appendKeys(to: &state)
-        for count in counts { appendVarint(UInt64(count), to: &state) }
+        for count in counts { appendVarint(UInt64(truncatingIfNeeded: count), to: &state) }
         return state
     }
 
@@ -61,7 +65,8 @@ public final class CountByTransform: RowTransform {
             // Written by an earlier version: {"keys": [[value, ...], ...], "counts": [n, ...]}.
             struct Saved: Decodable { var keys: [[ExactBytes]]; var counts: [Int] }
             let saved = try decodeJSON(Saved.self, from: bytes, orThrow: misfit)
-            guard saved.keys.count == saved.counts.count, saved.counts.allSatisfy({ $0 > 0 }) else { throw misfit }
+            guard saved.keys.count == saved.counts.count, saved.counts.allSatisfy({ $0 > 0 && $0 <= Self.largestCount })
+            else { throw misfit }
             var restored = ByteKeyTable()
             for key in saved.keys {
                 guard key.count == columns.count, restored.number(of: RowKey.make(key.map(\.bytes))).isNew else { throw misfit }
@@ -78,7 +83,7 @@ public final class CountByTransform: RowTransform {
             restoredCounts.reserveCapacity(count)
             for _ in 0..<count {
                 let n = try reader.varint()
-                guard n > 0, n <= UInt64(Int.max) else { throw ByteReader.Malformed() }
+                guard n > 0, n <= UInt64(Self.largestCount) else { throw ByteReader.Malformed() }
                 restoredCounts.append(Int(n))
             }
             guard reader.isAtEnd, KeyTableState.keysSplit(restored, columns: columns.count) else { throw ByteReader.Malformed() }

@@ -69,10 +69,11 @@ enum RowKey {
 }
 
 /// The saved state of `count-by` and `dedupe`: a byte that no JSON text starts with (earlier
-/// versions saved JSON), a tag and version, the number of columns and of keys (LEB128), then
+/// versions saved JSON) and that is never UTF-8 (so the checkpoint always holds it as base64), a
+/// tag and version, the number of columns and of keys (LEB128), then
 /// the keys as ``ByteKeyTable/appendKeys(to:)`` writes them; `count-by` adds the counts.
 enum KeyTableState {
-    static let tag: [UInt8] = [0] + Array("keys1".utf8)
+    static let tag: [UInt8] = [0xFF] + Array("keys1".utf8)
 
     static func header(columns: Int, keys: Int) -> [UInt8] {
         var out = tag

@@ -82,6 +82,33 @@ import Testing
         #expect(try scratch.text("out.csv") == expected)
     }
 
+    /// A checkpoint written before states could be binary (format version 1, count-by's counts as
+    /// JSON) still resumes to the exact result. The old state is made by counting the input
+    /// before the cursor with a job of its own.
+    @Test func aCheckpointOfTheFirstFormatStillResumes() throws {
+        let scratch = try Scratch()
+        try scratch.write("in.csv", Orders.csv(rows: 3000))
+        #expect(try run(["in.csv", "-o", "ref.csv", "-t", "count-by:status"], scratch).status == 0)
+        let args = ["in.csv", "-o", "out.csv", "-t", "delay:0.2", "-t", "count-by:status", "--max-runtime", "0.3"]
+        #expect(try run(args, scratch).status == 75)
+        var checkpoint = try #require(try JSONSerialization.jsonObject(with: scratch.read("out.csv.checkpoint")) as? [String: Any])
+        let cursor = try #require(checkpoint["cursor"] as? [String: Any])
+        let offset = try #require(cursor["offset"] as? Int)
+        #expect(offset > 1000)
+        try scratch.write("before.csv", String(decoding: try scratch.read("in.csv").prefix(offset), as: UTF8.self))
+        #expect(try run(["before.csv", "-o", "before-counts.csv", "-t", "count-by:status"], scratch).status == 0)
+        let counted = try scratch.text("before-counts.csv").split(separator: "\n").dropFirst().map { $0.split(separator: ",") }
+        let keys = counted.map { "[\"\($0[0])\"]" }.joined(separator: ",")
+        let counts = counted.map { String($0[1]) }.joined(separator: ",")
+        checkpoint["version"] = 1
+        checkpoint["transformStates"] = [NSNull(), "{\"counts\":[\(counts)],\"keys\":[\(keys)]}"]
+        try scratch.write("out.csv.checkpoint", String(decoding: try JSONSerialization.data(withJSONObject: checkpoint), as: UTF8.self))
+        let resumed = try run(Array(args.dropLast(2)), scratch)
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(try scratch.text("out.csv") == scratch.text("ref.csv"))
+        #expect(try scratch.text("out.csv.checkpoint").contains("\"version\" : 2"))
+    }
+
     @Test func transformErrorsFollowTheErrorPolicy() throws {
         let scratch = try Scratch()
         try scratch.write("access.log", Self.log + "not a log line\n" + Self.log)
