@@ -81,21 +81,27 @@ import Testing
         #expect(BlockParser.fieldsMatchC)
     }
 
+    /// Reads CSV `text` with a field limit twice: from memory by the reader alone, and through
+    /// small read-ahead blocks that are always parsed ahead.
+    func readBothWays(_ text: String, maxFields: Int, blockSize: Int)
+        throws -> (expected: (seen: [Seen], errors: [String], parsedAhead: Int), got: (seen: [Seen], errors: [String], parsedAhead: Int)) {
+        let bytes = Array(text.utf8)
+        let plain = RecordReader(source: MemorySource(bytes: bytes), format: .csv, delimiter: 44,
+                                 bufferSize: 1 << 20, maxRecordBytes: 1 << 20, maxFields: maxFields)
+        let ahead = ReadAheadSource(wrapping: MemorySource(bytes: bytes, chunk: 1000), chunkSize: blockSize, depth: 3,
+                                    headroom: 4096, indexing: 44, shouldStop: { false })
+        ahead.parsesRecords = .always
+        defer { ahead.stop() }
+        let reader = RecordReader(source: ahead, format: .csv, delimiter: 44, bufferSize: 1 << 20,
+                                  maxRecordBytes: 1 << 20, maxFields: maxFields)
+        return (try read(plain), try read(reader))
+    }
+
     @Test func recordsParsedAheadWithTooManyFieldsAreLeftToTheReader() throws {
         // Records of 3 fields and a few of 6; with a limit of 4 the long ones are bad either way.
         var text = "a,b,c\n"
         for i in 0..<20_000 { text += i % 2000 == 3 ? "\(i),x,y,z,\"w,\",v\n" : "\(i),\"p\nq\",r\n" }
-        let bytes = Array(text.utf8)
-        let plain = RecordReader(source: MemorySource(bytes: bytes), format: .csv, delimiter: 44,
-                                 bufferSize: 1 << 20, maxRecordBytes: 1 << 20, maxFields: 4)
-        let ahead = ReadAheadSource(wrapping: MemorySource(bytes: bytes, chunk: 1000), chunkSize: 8192, depth: 3,
-                                    headroom: 4096, indexing: 44, shouldStop: { false })
-        ahead.parsesRecords = .always
-        let reader = RecordReader(source: ahead, format: .csv, delimiter: 44, bufferSize: 1 << 20,
-                                  maxRecordBytes: 1 << 20, maxFields: 4)
-        let expected = try read(plain)
-        let got = try read(reader)
-        ahead.stop()
+        let (expected, got) = try readBothWays(text, maxFields: 4, blockSize: 8192)
         #expect(got.seen == expected.seen)
         #expect(got.errors == expected.errors)
         #expect(expected.errors.count == 10 && expected.errors.allSatisfy { $0.contains("more than 4 fields") })
@@ -107,17 +113,7 @@ import Testing
         // reported for its quote, and the good records after it, parsed ahead or not, are good.
         var text = ""
         for i in 0..<30_000 { text += i % 37 == 5 ? "1,2,3,x\"y\n" : "\(i),z\n" }
-        let bytes = Array(text.utf8)
-        let plain = RecordReader(source: MemorySource(bytes: bytes), format: .csv, delimiter: 44,
-                                 bufferSize: 1 << 20, maxRecordBytes: 1 << 20, maxFields: 2)
-        let ahead = ReadAheadSource(wrapping: MemorySource(bytes: bytes, chunk: 1000), chunkSize: 4096, depth: 3,
-                                    headroom: 4096, indexing: 44, shouldStop: { false })
-        ahead.parsesRecords = .always
-        let reader = RecordReader(source: ahead, format: .csv, delimiter: 44, bufferSize: 1 << 20,
-                                  maxRecordBytes: 1 << 20, maxFields: 2)
-        let expected = try read(plain)
-        let got = try read(reader)
-        ahead.stop()
+        let (expected, got) = try readBothWays(text, maxFields: 2, blockSize: 4096)
         #expect(expected.errors.count == 811 && expected.errors.allSatisfy { $0.contains("a quote inside an unquoted field") })
         #expect(got.errors == expected.errors)
         #expect(got.seen == expected.seen)

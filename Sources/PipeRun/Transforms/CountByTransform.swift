@@ -65,28 +65,23 @@ public final class CountByTransform: RowTransform {
             // Written by an earlier version: {"keys": [[value, ...], ...], "counts": [n, ...]}.
             struct Saved: Decodable { var keys: [[ExactBytes]]; var counts: [Int] }
             let saved = try decodeJSON(Saved.self, from: bytes, orThrow: misfit)
-            guard saved.keys.count == saved.counts.count, saved.counts.allSatisfy({ $0 > 0 && $0 <= Self.largestCount })
-            else { throw misfit }
-            var restored = ByteKeyTable()
-            for key in saved.keys {
-                guard key.count == columns.count, restored.number(of: RowKey.make(key.map(\.bytes))).isNew else { throw misfit }
-            }
+            guard saved.keys.count == saved.counts.count, saved.counts.allSatisfy({ $0 > 0 && $0 <= Self.largestCount }),
+                  let restored = KeyTableState.table(ofJSONKeys: saved.keys, columns: columns.count) else { throw misfit }
             table = restored
             counts = saved.counts
             return
         }
         do {
             var reader = ByteReader(bytes)
-            let count = try KeyTableState.readHeader(&reader, columns: columns.count)
-            let restored = try ByteKeyTable(keysFrom: &reader, count: count)
+            let restored = try KeyTableState.readKeys(&reader, columns: columns.count)
             var restoredCounts: [Int] = []
-            restoredCounts.reserveCapacity(count)
-            for _ in 0..<count {
+            restoredCounts.reserveCapacity(restored.count)
+            for _ in 0..<restored.count {
                 let n = try reader.varint()
                 guard n > 0, n <= UInt64(Self.largestCount) else { throw ByteReader.Malformed() }
                 restoredCounts.append(Int(n))
             }
-            guard reader.isAtEnd, KeyTableState.keysSplit(restored, columns: columns.count) else { throw ByteReader.Malformed() }
+            guard reader.isAtEnd else { throw ByteReader.Malformed() }
             table = restored
             counts = restoredCounts
         } catch is ByteReader.Malformed {

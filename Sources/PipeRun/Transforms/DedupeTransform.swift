@@ -39,20 +39,14 @@ public final class DedupeTransform: RowTransform {
             // Written by an earlier version: {"seen": [[value, ...], ...]}.
             struct Saved: Decodable { var seen: [[ExactBytes]] }
             let saved = try decodeJSON(Saved.self, from: bytes, orThrow: misfit)
-            var table = ByteKeyTable()
-            for key in saved.seen {
-                guard key.count == columns.count, table.number(of: RowKey.make(key.map(\.bytes))).isNew else {
-                    throw misfit
-                }
-            }
+            guard let table = KeyTableState.table(ofJSONKeys: saved.seen, columns: columns.count) else { throw misfit }
             keys = table
             return
         }
         do {
             var reader = ByteReader(bytes)
-            let count = try KeyTableState.readHeader(&reader, columns: columns.count)
-            let table = try ByteKeyTable(keysFrom: &reader, count: count)
-            guard reader.isAtEnd, KeyTableState.keysSplit(table, columns: columns.count) else { throw ByteReader.Malformed() }
+            let table = try KeyTableState.readKeys(&reader, columns: columns.count)
+            guard reader.isAtEnd else { throw ByteReader.Malformed() }
             keys = table
         } catch is ByteReader.Malformed {
             throw misfit

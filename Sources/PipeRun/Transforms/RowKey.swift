@@ -82,18 +82,27 @@ enum KeyTableState {
         return out
     }
 
-    /// Reads the header, checks it is for `columns` columns, and returns the number of keys.
-    static func readHeader(_ reader: inout ByteReader, columns: Int) throws -> Int {
+    /// Reads the header and the keys of a state for `columns` columns, leaving `reader` after
+    /// them. Throws ``ByteReader/Malformed`` when they do not fit.
+    static func readKeys(_ reader: inout ByteReader, columns: Int) throws -> ByteKeyTable {
         try reader.expect(tag)
         guard try reader.varint() == UInt64(columns) else { throw ByteReader.Malformed() }
-        let keys = try reader.varint()
-        guard keys <= UInt64(reader.remaining) else { throw ByteReader.Malformed() }
-        return Int(keys)
+        let count = try reader.varint()
+        guard count <= UInt64(reader.remaining) else { throw ByteReader.Malformed() }
+        let table = try ByteKeyTable(keysFrom: &reader, count: Int(count))
+        let split = columns == 1 || (0..<table.count).allSatisfy { RowKey.forEachPart(of: table.key($0), columns: columns) }
+        guard split else { throw ByteReader.Malformed() }
+        return table
     }
 
-    /// Whether every key of `table` splits into `columns` parts.
-    static func keysSplit(_ table: ByteKeyTable, columns: Int) -> Bool {
-        columns == 1 || (0..<table.count).allSatisfy { RowKey.forEachPart(of: table.key($0), columns: columns) }
+    /// The table of keys that an earlier version saved as JSON (one array of column values per
+    /// key), or nil when they do not fit `columns` columns or repeat.
+    static func table(ofJSONKeys keys: [[ExactBytes]], columns: Int) -> ByteKeyTable? {
+        var table = ByteKeyTable()
+        for key in keys {
+            guard key.count == columns, table.number(of: RowKey.make(key.map(\.bytes))).isNew else { return nil }
+        }
+        return table
     }
 }
 
