@@ -49,6 +49,9 @@ struct Run: ParsableCommand {
     @Option(help: "Seconds between checkpoints; 0 checkpoints only when the job stops.")
     var checkpointEvery: Double = 5
 
+    @Flag(help: "At the end, wait until the output is on the disk, not only written (as at every checkpoint).")
+    var sync = false
+
     @Flag(help: "Discard the checkpoint and start the job over.")
     var restart = false
 
@@ -103,6 +106,7 @@ struct Run: ParsableCommand {
         options.transforms = transforms
         options.checkpointInterval = checkpointEvery
         options.restart = restart
+        options.syncAtEnd = sync
         options.graceSeconds = grace
         options.maxRuntime = maxRuntime
         options.maxRecordBytes = maxRecordSize

@@ -26,6 +26,11 @@ size_t cscan_index_specials_at(int level, const uint8_t *p, size_t n, uint8_t de
 /// waiting (Linux `sync_file_range`; nothing elsewhere). Returns 0 or -1 with errno.
 int cscan_start_writeback(int fd, int64_t offset, int64_t count);
 
+/// Writes `count` bytes of `fd` at `offset` to the disk and waits until they are there (Linux
+/// `sync_file_range`, which leaves out the file's metadata and the disk's own cache: not a
+/// substitute for `fdatasync`). Returns 0 or -1 with errno.
+int cscan_finish_writeback(int fd, int64_t offset, int64_t count);
+
 /// A record found by ``cscan_parse_records``.
 typedef struct {
     /// The position just past its line end.

@@ -1,7 +1,11 @@
 /// Everything a resumed job needs, stored as human-readable JSON beside the output.
 ///
 /// The checkpoint never describes output that is not on disk: the output is flushed and synced
-/// before the checkpoint that mentions its length is written.
+/// before the checkpoint that mentions its length is written. The one exception is the end of
+/// a job (unless `--sync`): the job does not wait for the disk, and records its completion in
+/// ``completion`` beside the last synced state. While the machine has not restarted, its
+/// output is whole (the kernel holds what is not yet on the disk), so the job reads as
+/// complete; after a restart, it resumes from the synced state and writes the rest again.
 package struct Checkpoint: Codable, Sendable {
     package static let formatName = "pipe-run checkpoint"
     /// Version 2 saves a transform state that is not UTF-8 as `{"base64": ...}`; version 1 held
@@ -47,6 +51,58 @@ package struct Checkpoint: Codable, Sendable {
     package var elapsedSeconds: Double?
     /// The last checkpoints' times and cursors, for the rate and ETA `pipe-run status` shows.
     package var history: [ProgressSample]?
+    /// The job's end, when its output was not synced then (the other fields are the last
+    /// synced state). ``CheckpointStore/load()`` returns the complete job while the machine
+    /// has not restarted, else the synced state with this left set, to say why it resumes.
+    package var completion: Completion?
+
+    /// The end of a job, recorded without waiting for the disk.
+    package struct Completion: Codable, Sendable {
+        /// The boot it happened in (Linux's `/proc/sys/kernel/random/boot_id`).
+        package var bootID: String
+        package var input: InputIdentity
+        package var inputs: [InputIdentity]?
+        package var inputColumns: [String]
+        package var cursor: Cursor
+        package var gzip: GzipAccessPoint?
+        package var output: OutputState
+        package var quarantine: OutputState?
+        package var elapsedSeconds: Double?
+        package var updatedAt: String
+        package var history: [ProgressSample]?
+    }
+
+    /// A copy of `complete` (a complete job's checkpoint) as the last synced state `self`
+    /// with `complete` recorded as its completion in boot `bootID`.
+    package func recording(completion complete: Checkpoint, bootID: String) -> Checkpoint {
+        var cp = self
+        cp.completion = Completion(bootID: bootID, input: complete.input, inputs: complete.inputs,
+                                   inputColumns: complete.inputColumns, cursor: complete.cursor, gzip: complete.gzip, output: complete.output,
+                                   quarantine: complete.quarantine, elapsedSeconds: complete.elapsedSeconds,
+                                   updatedAt: complete.updatedAt, history: complete.history)
+        return cp
+    }
+
+    /// The checkpoint as it stands in boot `bootID`: the complete job if its completion
+    /// happened in that boot; else unchanged (``completion``, if set, was lost with a restart).
+    package func resolved(bootID: String?) -> Checkpoint {
+        guard let c = completion, c.bootID == bootID else { return self }
+        var cp = self
+        cp.status = .complete
+        cp.reason = nil
+        cp.input = c.input
+        cp.inputs = c.inputs
+        cp.inputColumns = c.inputColumns
+        cp.cursor = c.cursor
+        cp.gzip = c.gzip
+        cp.output = c.output
+        cp.quarantine = c.quarantine
+        cp.elapsedSeconds = c.elapsedSeconds
+        cp.updatedAt = c.updatedAt
+        cp.history = c.history
+        cp.completion = nil
+        return cp
+    }
 }
 
 /// Where a job was at one checkpoint.

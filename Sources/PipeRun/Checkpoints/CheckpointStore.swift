@@ -3,6 +3,7 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import CScan
 
 /// Reads and atomically replaces a checkpoint file.
 ///
@@ -24,8 +25,14 @@ package struct CheckpointStore: Sendable {
         access(path, F_OK) == 0
     }
 
-    /// Reads the checkpoint, or nil when there is none.
+    /// Reads the checkpoint, or nil when there is none; a completion recorded without waiting
+    /// for the disk counts only in the boot it happened in (see ``Checkpoint/completion``).
     package func load() throws -> Checkpoint? {
+        try loadRecorded()?.resolved(bootID: currentBootID())
+    }
+
+    /// Reads the checkpoint as it is in the file.
+    package func loadRecorded() throws -> Checkpoint? {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         if fd < 0 {
             if errno == ENOENT { return nil }
@@ -58,8 +65,12 @@ package struct CheckpointStore: Sendable {
         }
     }
 
-    /// Atomically replaces the checkpoint with `checkpoint`.
-    package func save(_ checkpoint: Checkpoint) throws {
+    /// Atomically replaces the checkpoint with `checkpoint`. With `durably` false, the new
+    /// checkpoint is written to the disk (its data, not the file system's journal) before the
+    /// rename, but not synced: after a power loss the file is the old checkpoint or the new
+    /// one, never a torn one, yet the save does not wait for the disk's cache or for other
+    /// files' writes that a journal commit would wait for.
+    package func save(_ checkpoint: Checkpoint, durably: Bool = true) throws {
         var checkpoint = checkpoint
         checkpoint.version = Checkpoint.currentVersion
         let encoder = JSONEncoder()
@@ -72,7 +83,14 @@ package struct CheckpointStore: Sendable {
             throw PipeRunError(.cannotCreate, "cannot write checkpoint \(tmp): \(describe(errno: errno))")
         }
         let writeError = data.withUnsafeBytes { writeAll(fd, $0) }
-        let syncError = writeError == nil ? (fsync(fd) == 0 ? nil : errno) : nil
+        var syncError: Int32? = nil
+        if writeError == nil {
+            if durably {
+                syncError = fsync(fd) == 0 ? nil : errno
+            } else {
+                syncError = cscan_finish_writeback(fd, 0, Int64(data.count)) == 0 ? nil : errno
+            }
+        }
         close(fd)
         if let err = writeError ?? syncError {
             unlink(tmp)
@@ -83,7 +101,7 @@ package struct CheckpointStore: Sendable {
             unlink(tmp)
             throw PipeRunError(.ioError, "cannot rename \(tmp) to \(path): \(describe(errno: err))")
         }
-        syncDirectory(of: path)
+        if durably { syncDirectory(of: path) }
     }
 
     /// Deletes the checkpoint.

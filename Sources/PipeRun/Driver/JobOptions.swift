@@ -56,6 +56,10 @@ public struct JobOptions: Sendable {
     public var transforms: [String] = []
     /// Seconds between checkpoints; 0 checkpoints only when the job stops.
     public var checkpointInterval: Double = 5
+    /// Wait at the end until the output is on the disk (as at every checkpoint). Without it,
+    /// the job ends once the output is written, and a rerun after a restart of the machine
+    /// writes again what followed the last checkpoint.
+    public var syncAtEnd = false
     /// Discard any checkpoint and start over.
     public var restart = false
     /// Seconds the current row may take to finish after a stop signal.

@@ -44,6 +44,8 @@ public final class JobRunner {
     private var quarantineFile: OutputFile?
     private var store: CheckpointStore?
     private var checkpoint: Checkpoint?
+    /// The last checkpoint saved with its outputs synced.
+    private var lastSynced: Checkpoint?
     private var job: JobDescription!
     @exclusivity(unchecked) private var rowsRead: Int64 = 0
     @exclusivity(unchecked) private var rowsWritten: Int64 = 0
@@ -335,6 +337,10 @@ public final class JobRunner {
         if let saved {
             earlierSeconds = saved.elapsedSeconds ?? 0
             checkpoint!.runs = saved.runs + 1
+            if saved.completion != nil {
+                notice("the machine restarted after this job ended, before its output was known to be on the disk: writing again what followed the last checkpoint")
+                checkpoint!.completion = nil
+            }
             identities = saved.inputs ?? [saved.input]
             if saved.status == .failed {
                 checkpoint!.input = try currentIdentity()
@@ -731,11 +737,15 @@ public final class JobRunner {
         }
         try writer.flush()
         let outputLength = try outputSink.seal()
-        try output.sync()
+        // The end of the job does not wait for the disk (see Checkpoint.completion), unless
+        // --sync asks it to or the platform cannot tell a restart.
+        let bootID = status == .complete && !options.syncAtEnd ? currentBootID() : nil
+        let unsynced = bootID != nil && lastSynced != nil
+        if !unsynced { try output.sync() }
         if let quarantineWriter, let quarantineFile {
             try quarantineWriter.flush()
             let quarantineLength = try quarantineSink!.seal()
-            try quarantineFile.sync()
+            if !unsynced { try quarantineFile.sync() }
             cp.quarantine = try outputState(quarantineFile, length: quarantineLength)
         }
         let offset = position?.offset ?? reader.cursor
@@ -768,7 +778,12 @@ public final class JobRunner {
         cp.pid = getpid()
         cp.updatedAt = isoTimestamp()
         if status == .interrupted { cp.interruptions += 1 }
-        try store.save(cp)
+        if unsynced, let bootID, let lastSynced {
+            try store.save(lastSynced.recording(completion: cp, bootID: bootID), durably: false)
+        } else {
+            try store.save(cp)
+            lastSynced = cp
+        }
         checkpoint = cp
     }
 

@@ -34,6 +34,21 @@ package func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Int32? {
     return nil
 }
 
+/// Writes all of `bytes` to `fd` at `offset`, retrying short writes and EINTR; returns `errno`
+/// on failure. The corresponding C function is `pwrite`.
+package func pwriteAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, at offset: Int64) -> Int32? {
+    var done = 0
+    while done < bytes.count {
+        let n = pwrite(fd, bytes.baseAddress! + done, bytes.count - done, off_t(offset) + off_t(done))
+        if n < 0 {
+            if errno == EINTR { continue }
+            return errno
+        }
+        done += n
+    }
+    return nil
+}
+
 /// Flushes a file's data to the disk; a no-op for pipes and terminals.
 ///
 /// The corresponding C function is `fdatasync` (`fsync` where it does not exist).
@@ -46,6 +61,19 @@ package func syncData(_ fd: Int32) -> Int32? {
     if r == 0 { return nil }
     let err = errno
     return (err == EINVAL || err == EROFS) ? nil : err
+}
+
+/// This boot of the machine, as Linux names it (a UUID that changes at every restart); nil
+/// where there is no such name.
+package func currentBootID() -> String? {
+    let fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { return nil }
+    defer { close(fd) }
+    var buffer = [UInt8](repeating: 0, count: 64)
+    let n = buffer.withUnsafeMutableBytes { systemRead(fd, $0.baseAddress, $0.count) }
+    guard n > 0 else { return nil }
+    let id = String(decoding: buffer[0..<n].filter { $0 > 32 }, as: UTF8.self)
+    return id.isEmpty ? nil : id
 }
 
 /// Monotonic time in nanoseconds.

@@ -61,6 +61,7 @@ package final class OutputFile {
         guard lseek(fd, off_t(length), SEEK_SET) >= 0 else {
             throw PipeRunError(.ioError, "cannot seek output \(path): \(describe(errno: errno))")
         }
+        behind?.moved(to: length)
     }
 
     /// Writes all of `bytes` at the current position (for a regular file, on the writing

@@ -6,7 +6,19 @@ import CScan
 /// ``append(_:)`` copies into a block and queues full blocks; ``drain()`` waits until every
 /// byte appended has been written. The first write error is kept: every later call returns it,
 /// and the blocks still queued are dropped.
+///
+/// A second thread, the flusher, has the kernel write what is in the page cache to the disk,
+/// a few MiB at a time, from the start: the disk is kept busy, so a checkpoint's `fdatasync`
+/// finds little left to do. The writing thread never waits for the disk unless the bytes
+/// written but not yet on the disk exceed ``maxUnflushed``: then it waits for the flusher, so
+/// that the sync at a stop signal has a bounded amount to write (1 GiB: 2 s on a 500 MB/s
+/// disk, 10 s on a 100 MB/s one, within the default grace of 25 s). A job whose output is
+/// smaller than that is not slowed down by the disk at all.
 final class WriteBehind: @unchecked Sendable {
+    /// Bytes written to the page cache but not yet known to be on the disk, at most.
+    static let maxUnflushed: Int64 = 1 << 30
+    /// What the flusher hands to the kernel at a time.
+    static let flushChunk: Int64 = 8 << 20
     private let fd: Int32
     private let blockSize: Int
     private var mutex = pthread_mutex_t()
@@ -18,6 +30,18 @@ final class WriteBehind: @unchecked Sendable {
     private var failure: Int32?
     private var stopping = false
     private var thread: pthread_t?
+    /// Shared with the flusher, under `mutex`: the end of the bytes written to the page cache,
+    /// the end of those the flusher handed to the kernel, and the end of those known to be on
+    /// the disk (all as file offsets).
+    private var writtenEnd: Int64 = 0
+    private var requestedEnd: Int64 = 0
+    private var flushedEnd: Int64 = 0
+    /// Whether the flusher is between taking a range and recording it.
+    private var flushing = false
+    /// Set when the file system cannot do it (the writer then never waits for it).
+    private var flushUnsupported = false
+    private var flusher: pthread_t?
+    private var started = false
     // The caller's own.
     private var current: UnsafeMutableRawBufferPointer?
     private var used = 0
@@ -76,22 +100,37 @@ final class WriteBehind: @unchecked Sendable {
         return failure
     }
 
-    /// Writes what is queued, then ends the thread.
+    /// Writes what is queued, then ends the threads (without waiting for the disk).
     func stop() {
         _ = drain()
-        guard let thread else { return }
+        guard thread != nil || flusher != nil else { return }
         pthread_mutex_lock(&mutex)
         stopping = true
         pthread_cond_broadcast(&changed)
         pthread_mutex_unlock(&mutex)
-        pthread_join(thread, nil)
-        self.thread = nil
+        if let thread { pthread_join(thread, nil) }
+        if let flusher { pthread_join(flusher, nil) }
+        thread = nil
+        flusher = nil
+    }
+
+    /// After ``drain()`` and a change of the file's length: the next byte goes at `position`.
+    func moved(to position: Int64) {
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        while flushing { pthread_cond_wait(&changed, &mutex) }
+        writtenEnd = position
+        requestedEnd = position
+        flushedEnd = position
     }
 
     private func enqueue() -> Int32? {
         guard let block = current else { return nil }
         current = nil
-        if thread == nil { startThread() }
+        if !started {
+            started = true
+            startThread()
+        }
         pthread_mutex_lock(&mutex)
         defer { pthread_mutex_unlock(&mutex) }
         if failure != nil {
@@ -105,6 +144,16 @@ final class WriteBehind: @unchecked Sendable {
     }
 
     private func startThread() {
+        // The flusher first: the writing thread must know whether there is one to wait for.
+        switch PipeRun.startThread({ self.flush() }) {
+        case .success(let t):
+            flusher = t
+        case .failure:
+            // Writing goes on without it; the checkpoints' syncs do the flushing.
+            pthread_mutex_lock(&mutex)
+            flushUnsupported = true
+            pthread_mutex_unlock(&mutex)
+        }
         switch PipeRun.startThread({ self.writeQueued() }) {
         case .success(let t):
             thread = t
@@ -115,6 +164,34 @@ final class WriteBehind: @unchecked Sendable {
         }
     }
 
+    /// The flusher thread: hands each chunk written to the kernel, then waits for the one
+    /// before it, so that about two chunks are on their way to the disk at any time.
+    private func flush() {
+        pthread_mutex_lock(&mutex)
+        while true {
+            while requestedEnd >= writtenEnd && !stopping { pthread_cond_wait(&changed, &mutex) }
+            if stopping || flushUnsupported { break }
+            let previous = (start: flushedEnd, end: requestedEnd)
+            let start = requestedEnd
+            let end = min(writtenEnd, start + Self.flushChunk)
+            requestedEnd = end
+            flushing = true
+            pthread_mutex_unlock(&mutex)
+            var failed = cscan_start_writeback(fd, start, end - start) != 0
+            if !failed && previous.end > previous.start {
+                failed = cscan_finish_writeback(fd, previous.start, previous.end - previous.start) != 0
+            }
+            pthread_mutex_lock(&mutex)
+            flushing = false
+            if failed { flushUnsupported = true }
+            flushedEnd = previous.end
+            pthread_cond_broadcast(&changed)
+        }
+        flushing = false
+        pthread_cond_broadcast(&changed)
+        pthread_mutex_unlock(&mutex)
+    }
+
     /// The writing thread.
     private func writeQueued() {
         pthread_mutex_lock(&mutex)
@@ -122,18 +199,23 @@ final class WriteBehind: @unchecked Sendable {
             while queue.isEmpty && !stopping { pthread_cond_wait(&changed, &mutex) }
             if queue.isEmpty { break }
             let item = queue.removeFirst()
-            let failed = failure != nil
             writing = true
+            // Far ahead of the disk: wait for the flusher.
+            while writtenEnd - flushedEnd > Self.maxUnflushed && !flushUnsupported && failure == nil
+                    && !stopping {
+                pthread_cond_wait(&changed, &mutex)
+            }
+            let failed = failure != nil
+            let offset = writtenEnd
             pthread_mutex_unlock(&mutex)
             var error: Int32? = nil
             if !failed {
-                let offset = lseek(fd, 0, SEEK_CUR)
-                error = writeAll(fd, UnsafeRawBufferPointer(start: item.block.baseAddress, count: item.count))
-                // Start sending the block to the disk now, so the checkpoint's fdatasync finds
-                // little left to do (and dirty pages do not pile up).
-                if error == nil && offset >= 0 {
-                    _ = cscan_start_writeback(fd, Int64(offset), Int64(item.count))
-                }
+                error = pwriteAll(fd, UnsafeRawBufferPointer(start: item.block.baseAddress, count: item.count), at: offset)
+            }
+            if error == nil && !failed {
+                pthread_mutex_lock(&mutex)
+                writtenEnd = offset + Int64(item.count)
+                pthread_mutex_unlock(&mutex)
             }
             pthread_mutex_lock(&mutex)
             writing = false

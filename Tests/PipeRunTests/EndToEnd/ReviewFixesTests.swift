@@ -31,7 +31,8 @@ import Testing
         #expect(r.status == 0, "\(r.stderr)")
         let rows = try parse(try scratch.text("out.csv")).rows
         #expect(rows.count == 6)
-        #expect(try scratch.text("out.csv.checkpoint").contains("\"status\" : \"complete\""))
+        let status = try Tool.run(["status", "out.csv"], in: scratch.url)
+        #expect(status.stdout.contains("state       complete"), "\(status.stdout)")
     }
 
     @Test func execChildWithExtraAnswersIsCaught() throws {

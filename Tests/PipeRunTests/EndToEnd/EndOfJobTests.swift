@@ -1,0 +1,86 @@
+import Foundation
+import Testing
+
+/// End-to-end: the end of a job does not wait for the disk. Its completion is recorded beside
+/// the last synced checkpoint and counts only in the boot it happened in; after a restart of
+/// the machine (simulated here by changing the recorded boot and wiping what the disk may not
+/// have held), the job writes again what followed the last synced checkpoint.
+@Suite(.serialized) struct EndOfJobTests {
+    /// The checkpoint as JSON.
+    func checkpoint(_ scratch: Scratch, _ name: String) throws -> [String: Any] {
+        try #require(JSONSerialization.jsonObject(with: scratch.read(name)) as? [String: Any])
+    }
+
+    /// A file's bytes, decompressed when it is gzip (the members of a gzip output depend on when
+    /// its checkpoints were written).
+    func content(_ scratch: Scratch, _ name: String) throws -> Data {
+        guard name.hasSuffix(".gz") else { return try scratch.read(name) }
+        #expect(try shell("gzip -dc \(name) > \(name).plain", in: scratch.url) == 0)
+        return try scratch.read(name + ".plain")
+    }
+
+    func length(_ object: Any?) -> Int? {
+        ((object as? [String: Any])?["output"] as? [String: Any])?["length"] as? Int
+    }
+
+    @Test(arguments: [false, true])
+    func anEndLostWithARestartIsWrittenAgain(gzip: Bool) throws {
+        let scratch = try Scratch()
+        try scratch.write("in.csv", Orders.csv(rows: 3000, seed: 5))
+        let input = gzip ? "in.csv.gz" : "in.csv"
+        let output = gzip ? "out.csv.gz" : "out.csv"
+        if gzip { #expect(try shell("gzip -c in.csv > in.csv.gz", in: scratch.url) == 0) }
+        let job = ["-t", "delay:0.2", "-t", "select:id,city,amount,note"]
+
+        // The reference, synced at the end: its checkpoint is complete as it stands.
+        let reference = try Tool.run(["run", input, "-o", "ref-" + output, "--sync"] + job, in: scratch.url)
+        #expect(reference.status == 0, "\(reference.stderr)")
+        let synced = try checkpoint(scratch, "ref-\(output).checkpoint")
+        #expect(synced["status"] as? String == "complete")
+        #expect(synced["completion"] == nil)
+
+        // Interrupted part-way, then finished: the end is recorded in this boot, beside the
+        // checkpoint the second run started from.
+        let args = ["run", input, "-o", output] + job
+        let first = try Tool.run(args + ["--max-runtime", "0.2"], in: scratch.url)
+        #expect(first.status == 75, "\(first.stderr)")
+        let second = try Tool.run(args, in: scratch.url)
+        #expect(second.status == 0, "\(second.stderr)")
+        #expect(try content(scratch, output) == content(scratch, "ref-" + output))
+        var recorded = try checkpoint(scratch, "\(output).checkpoint")
+        var completion = try #require(recorded["completion"] as? [String: Any])
+        let boot = try String(contentsOfFile: "/proc/sys/kernel/random/boot_id", encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(completion["bootID"] as? String == boot)
+        let syncedLength = try #require(length(recorded))
+        let finalLength = try #require(length(completion))
+        #expect(syncedLength > 0 && syncedLength < finalLength, "\(syncedLength) \(finalLength)")
+        // In this boot the job is complete: a rerun touches nothing.
+        let again = try Tool.run(args, in: scratch.url)
+        #expect(again.stderr.contains("already complete"), "\(again.stderr)")
+        #expect(try Tool.run(["status", output], in: scratch.url).stdout.contains("state       complete"))
+
+        // A restart: another boot, and what followed the synced checkpoint lost (zeros where
+        // the file kept its length, for plain output; cut short for gzip).
+        completion["bootID"] = "00000000-0000-4000-8000-000000000000"
+        recorded["completion"] = completion
+        try JSONSerialization.data(withJSONObject: recorded, options: [.prettyPrinted]).write(to: scratch.file("\(output).checkpoint"))
+        let handle = try FileHandle(forWritingTo: scratch.file(output))
+        if gzip {
+            try handle.truncate(atOffset: UInt64(syncedLength + (finalLength - syncedLength) / 2))
+        } else {
+            try handle.seek(toOffset: UInt64(syncedLength))
+            try handle.write(contentsOf: Data(count: finalLength - syncedLength))
+        }
+        try handle.close()
+        let status = try Tool.run(["status", output], in: scratch.url)
+        #expect(status.stdout.contains("state       interrupted"), "\(status.stdout)")
+        #expect(status.stdout.contains("machine restarted"), "\(status.stdout)")
+
+        let resumed = try Tool.run(args, in: scratch.url)
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(resumed.stderr.contains("the machine restarted after this job ended"), "\(resumed.stderr)")
+        #expect(try content(scratch, output) == content(scratch, "ref-" + output))
+        #expect(try Tool.run(["status", output], in: scratch.url).stdout.contains("state       complete"))
+    }
+}
