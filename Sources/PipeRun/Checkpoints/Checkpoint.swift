@@ -70,16 +70,23 @@ package struct Checkpoint: Codable, Sendable {
         package var elapsedSeconds: Double?
         package var updatedAt: String
         package var history: [ProgressSample]?
+        /// CRC-32 of the output's bytes after the synced state's length (and of the
+        /// quarantine file's): after a restart, matching bytes prove the end reached the disk.
+        package var outputCRC32: UInt32
+        package var quarantineCRC32: UInt32?
     }
 
-    /// A copy of `complete` (a complete job's checkpoint) as the last synced state `self`
-    /// with `complete` recorded as its completion in boot `bootID`.
-    package func recording(completion complete: Checkpoint, bootID: String) -> Checkpoint {
+    /// The last synced state `self` with `complete` (a complete job's checkpoint) recorded as
+    /// its completion in boot `bootID`; the CRCs are of the bytes written after `self`.
+    package func recording(completion complete: Checkpoint, bootID: String, outputCRC32: UInt32,
+                           quarantineCRC32: UInt32?) -> Checkpoint {
         var cp = self
         cp.completion = Completion(bootID: bootID, input: complete.input, inputs: complete.inputs,
-                                   inputColumns: complete.inputColumns, cursor: complete.cursor, gzip: complete.gzip, output: complete.output,
+                                   inputColumns: complete.inputColumns, cursor: complete.cursor,
+                                   gzip: complete.gzip, output: complete.output,
                                    quarantine: complete.quarantine, elapsedSeconds: complete.elapsedSeconds,
-                                   updatedAt: complete.updatedAt, history: complete.history)
+                                   updatedAt: complete.updatedAt, history: complete.history,
+                                   outputCRC32: outputCRC32, quarantineCRC32: quarantineCRC32)
         return cp
     }
 
@@ -87,6 +94,12 @@ package struct Checkpoint: Codable, Sendable {
     /// happened in that boot; else unchanged (``completion``, if set, was lost with a restart).
     package func resolved(bootID: String?) -> Checkpoint {
         guard let c = completion, c.bootID == bootID else { return self }
+        return completed
+    }
+
+    /// The complete job ``completion`` records (`self` when there is none).
+    package var completed: Checkpoint {
+        guard let c = completion else { return self }
         var cp = self
         cp.status = .complete
         cp.reason = nil

@@ -36,10 +36,10 @@ public struct JobStatus: Codable, Sendable {
         var state = cp.status.rawValue
         var pid: Int32? = nil
         var reason = cp.reason
-        if cp.completion != nil {
+        if cp.completion != nil && !isLocked(cp.output.path) {
             state = Checkpoint.Status.interrupted.rawValue
-            reason = "the machine restarted after the job ended, before its output was known to be on the disk; run the same command to write the rest again"
-        } else if cp.status == .running {
+            reason = "the machine restarted after the job ended, before its output was known to be on the disk; run the same command to check the output (and write again what was lost)"
+        } else if cp.status == .running || cp.completion != nil {
             // The running job holds a lock on its output.
             if isLocked(cp.output.path) {
                 pid = cp.pid

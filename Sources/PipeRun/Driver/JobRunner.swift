@@ -46,6 +46,9 @@ public final class JobRunner {
     private var checkpoint: Checkpoint?
     /// The last checkpoint saved with its outputs synced.
     private var lastSynced: Checkpoint?
+    /// Whether the outputs keep a CRC-32 of what follows the last synced checkpoint: when the
+    /// end of the job will not wait for the disk (see ``Checkpoint/completion``).
+    private var keepsChecksums = false
     private var job: JobDescription!
     @exclusivity(unchecked) private var rowsRead: Int64 = 0
     @exclusivity(unchecked) private var rowsWritten: Int64 = 0
@@ -176,8 +179,9 @@ public final class JobRunner {
         if resumable {
             let store = CheckpointStore(path: checkpointPath)
             self.store = store
-            // A complete job is reported without opening (or creating) anything.
-            if !options.restart, let done = try store.load(), done.status == .complete {
+            // A complete job is reported without opening (or creating) anything (one whose end
+            // was recorded without waiting for the disk is confirmed first, under the lock).
+            if !options.restart, let done = try store.loadRecorded(), done.status == .complete {
                 try reportComplete(done)
                 return .alreadyComplete
             }
@@ -191,8 +195,12 @@ public final class JobRunner {
         if let store {
             if options.restart {
                 try store.remove()
-            } else {
-                saved = try store.load()
+            } else if let recorded = try store.loadRecorded() {
+                if let done = try confirmCompletion(recorded, store: store) {
+                    try reportComplete(done)
+                    return .alreadyComplete
+                }
+                saved = recorded.resolved(bootID: currentBootID())
             }
         }
         if let saved, saved.status == .complete {
@@ -312,6 +320,11 @@ public final class JobRunner {
             outputSink = try GzipSink(file: output, startingAt: startLength, level: options.compressionLevel)
         } else {
             outputSink = PlainSink(file: output, startingAt: startLength)
+        }
+        if store != nil, !options.syncAtEnd, currentBootID() != nil {
+            keepsChecksums = true
+            output.keepChecksum()
+            quarantine?.keepChecksum()
         }
         writer = RecordWriter(sink: outputSink, format: outputFormat, delimiter: outputDelimiter)
         writer.copiesVerbatimRows = outputFormat == inputFormat && (inputFormat == .lines || outputDelimiter == delimiter)
@@ -468,6 +481,9 @@ public final class JobRunner {
         try sealQuarantine()
         if store != nil {
             try writeCheckpoint(status: .complete, reader: reader)
+        } else if options.syncAtEnd {
+            try output.sync()
+            try quarantineFile?.sync()
         }
         var summary = "done: \(rowsRead) rows read, \(rowsWritten) written"
         if badRows > 0 { summary += ", \(badRows) bad rows " + (quarantineWriter != nil ? "quarantined" : "skipped") }
@@ -739,7 +755,7 @@ public final class JobRunner {
         let outputLength = try outputSink.seal()
         // The end of the job does not wait for the disk (see Checkpoint.completion), unless
         // --sync asks it to or the platform cannot tell a restart.
-        let bootID = status == .complete && !options.syncAtEnd ? currentBootID() : nil
+        let bootID = status == .complete && keepsChecksums ? currentBootID() : nil
         let unsynced = bootID != nil && lastSynced != nil
         if !unsynced { try output.sync() }
         if let quarantineWriter, let quarantineFile {
@@ -779,8 +795,13 @@ public final class JobRunner {
         cp.updatedAt = isoTimestamp()
         if status == .interrupted { cp.interruptions += 1 }
         if unsynced, let bootID, let lastSynced {
-            try store.save(lastSynced.recording(completion: cp, bootID: bootID), durably: false)
+            let recorded = lastSynced.recording(completion: cp, bootID: bootID, outputCRC32: try output.checksum(),
+                                                quarantineCRC32: try quarantineFile?.checksum())
+            try store.save(recorded, durably: false)
         } else {
+            // What follows this checkpoint is checksummed from here.
+            _ = try output.checksum()
+            _ = try quarantineFile?.checksum()
             try store.save(cp)
             lastSynced = cp
         }
@@ -815,6 +836,56 @@ public final class JobRunner {
     }
 
     // MARK: Verifying a checkpoint before resuming
+
+    /// For a checkpoint whose end was recorded without waiting for the disk: in the same boot,
+    /// syncs the outputs; after a restart, first checks that the bytes after the synced state
+    /// are the ones written then (by their CRC-32). Then saves the complete checkpoint, synced
+    /// like any other, and returns it. Nil when there is no such end, or it was lost.
+    private func confirmCompletion(_ recorded: Checkpoint, store: CheckpointStore) throws -> Checkpoint? {
+        guard let end = recorded.completion else { return nil }
+        try verifySameJob(recorded)
+        if end.bootID != currentBootID() {
+            guard try written(fd: output.fd, path: output.path, from: recorded.output.length, to: end.output.length,
+                              crc: end.outputCRC32) else { return nil }
+            if let q = end.quarantine {
+                let fd = open(q.path, O_RDONLY | O_CLOEXEC)
+                guard fd >= 0 else { return nil }
+                defer { close(fd) }
+                guard let crc = end.quarantineCRC32,
+                      try written(fd: fd, path: q.path, from: recorded.quarantine?.length ?? 0, to: q.length, crc: crc)
+                else { return nil }
+            }
+        }
+        try output.sync()
+        if let q = end.quarantine {
+            let fd = open(q.path, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else {
+                throw PipeRunError(.ioError, "cannot open quarantine file \(q.path): \(describe(errno: errno))")
+            }
+            defer { close(fd) }
+            if let err = syncData(fd) {
+                throw PipeRunError(.ioError, "cannot sync quarantine file \(q.path): \(describe(errno: err))")
+            }
+        }
+        let done = recorded.completed
+        try store.save(done)
+        return done
+    }
+
+    /// Whether the file at `fd` is `end` bytes long and its bytes from `start` have CRC-32 `crc`.
+    private func written(fd: Int32, path: String, from start: Int64, to end: Int64, crc: UInt32) throws -> Bool {
+        var st = stat()
+        guard fstat(fd, &st) == 0, Int64(st.st_size) == end, start <= end else { return false }
+        var sum: UInt32 = 0
+        var offset = start
+        while offset < end {
+            let chunk = try preadAll(fd: fd, path: path, offset: offset, count: Int(min(end - offset, 1 << 20)))
+            guard !chunk.isEmpty else { return false }
+            sum = chunk.withUnsafeBytes { CRC32.update(sum, $0) }
+            offset += Int64(chunk.count)
+        }
+        return sum == crc
+    }
 
     /// Reports a complete job, after checking that its output is still there.
     private func reportComplete(_ done: Checkpoint) throws {

@@ -25,7 +25,7 @@ package final class OutputFile {
             throw PipeRunError(.cannotCreate, "cannot open output \(path): \(describe(errno: errno))")
         }
         self.fd = fd
-        if truncatable { behind = WriteBehind(fd: fd) }
+        if truncatable { behind = WriteBehind(fd: fd, flushFD: open(path, O_RDONLY | O_CLOEXEC)) }
         if flock(fd, LOCK_EX | LOCK_NB) != 0 {
             let err = errno
             close(fd)
@@ -80,6 +80,18 @@ package final class OutputFile {
     private func writeError(_ err: Int32) -> any Error {
         if err == EPIPE { return OutputClosed() }
         return PipeRunError(.ioError, "cannot write output \(path): \(describe(errno: err))")
+    }
+
+    /// Starts keeping a CRC-32 of the bytes written to a regular file (see ``checksum()``).
+    package func keepChecksum() {
+        behind?.keepChecksum()
+    }
+
+    /// The CRC-32 of the bytes written since the last call (or since ``keepChecksum()`` or
+    /// ``truncate(to:)``), once they are in the file; 0 for standard output and devices.
+    package func checksum() throws -> UInt32 {
+        try drain()
+        return behind?.takeChecksum() ?? 0
     }
 
     /// Flushes written data to the disk.

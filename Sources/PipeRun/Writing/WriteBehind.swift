@@ -20,6 +20,7 @@ final class WriteBehind: @unchecked Sendable {
     /// What the flusher hands to the kernel at a time.
     static let flushChunk: Int64 = 8 << 20
     private let fd: Int32
+    private let flushFD: Int32
     private let blockSize: Int
     private var mutex = pthread_mutex_t()
     private var changed = pthread_cond_t()
@@ -41,13 +42,22 @@ final class WriteBehind: @unchecked Sendable {
     /// Set when the file system cannot do it (the writer then never waits for it).
     private var flushUnsupported = false
     private var flusher: pthread_t?
+    /// Under `mutex`: whether to keep a CRC-32 of the bytes written, and that CRC since the
+    /// last ``takeChecksum()`` (or ``moved(to:)``).
+    private var checksumming = false
+    private var checksum: UInt32 = 0
     private var started = false
     // The caller's own.
     private var current: UnsafeMutableRawBufferPointer?
     private var used = 0
 
-    init(fd: Int32, blockSize: Int = 1 << 20, depth: Int = 4) {
+    /// `flushFD` (or -1 for no flusher) is a descriptor of its own for the same file, which
+    /// the writer closes: a write error the flusher's waits see would otherwise count as
+    /// reported for `fd`, and the next `fdatasync` of `fd` would not report it.
+    init(fd: Int32, flushFD: Int32 = -1, blockSize: Int = 1 << 20, depth: Int = 4) {
         self.fd = fd
+        self.flushFD = flushFD
+        flushUnsupported = flushFD < 0
         self.blockSize = blockSize
         pthread_mutex_init(&mutex, nil)
         pthread_cond_init(&changed, nil)
@@ -56,6 +66,7 @@ final class WriteBehind: @unchecked Sendable {
 
     deinit {
         stop()
+        if flushFD >= 0 { close(flushFD) }
         for block in free { block.deallocate() }
         for item in queue { item.block.deallocate() }
         current?.deallocate()
@@ -122,6 +133,25 @@ final class WriteBehind: @unchecked Sendable {
         writtenEnd = position
         requestedEnd = position
         flushedEnd = position
+        checksum = 0
+    }
+
+    /// Starts keeping a CRC-32 of the bytes written (from the next one on).
+    func keepChecksum() {
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        checksumming = true
+        checksum = 0
+    }
+
+    /// After ``drain()``: the CRC-32 of the bytes written since the last call (or since
+    /// ``keepChecksum()``), starting over.
+    func takeChecksum() -> UInt32 {
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        let crc = checksum
+        checksum = 0
+        return crc
     }
 
     private func enqueue() -> Int32? {
@@ -145,14 +175,16 @@ final class WriteBehind: @unchecked Sendable {
 
     private func startThread() {
         // The flusher first: the writing thread must know whether there is one to wait for.
-        switch PipeRun.startThread({ self.flush() }) {
-        case .success(let t):
-            flusher = t
-        case .failure:
-            // Writing goes on without it; the checkpoints' syncs do the flushing.
-            pthread_mutex_lock(&mutex)
-            flushUnsupported = true
-            pthread_mutex_unlock(&mutex)
+        if flushFD >= 0 {
+            switch PipeRun.startThread({ self.flush() }) {
+            case .success(let t):
+                flusher = t
+            case .failure:
+                // Writing goes on without it; the checkpoints' syncs do the flushing.
+                pthread_mutex_lock(&mutex)
+                flushUnsupported = true
+                pthread_mutex_unlock(&mutex)
+            }
         }
         switch PipeRun.startThread({ self.writeQueued() }) {
         case .success(let t):
@@ -177,13 +209,18 @@ final class WriteBehind: @unchecked Sendable {
             requestedEnd = end
             flushing = true
             pthread_mutex_unlock(&mutex)
-            var failed = cscan_start_writeback(fd, start, end - start) != 0
-            if !failed && previous.end > previous.start {
-                failed = cscan_finish_writeback(fd, previous.start, previous.end - previous.start) != 0
+            var rc = cscan_start_writeback(flushFD, start, end - start)
+            if rc == 0 && previous.end > previous.start {
+                rc = cscan_finish_writeback(flushFD, previous.start, previous.end - previous.start)
             }
+            let err = rc == 0 ? 0 : errno
             pthread_mutex_lock(&mutex)
             flushing = false
-            if failed { flushUnsupported = true }
+            if err != 0 {
+                flushUnsupported = true
+                // The disk failed a write (EIO, ENOSPC): the job must not go on as if it had not.
+                if ![EINVAL, ENOSYS, ESPIPE, EBADF, EINTR].contains(err), failure == nil { failure = err }
+            }
             flushedEnd = previous.end
             pthread_cond_broadcast(&changed)
         }
@@ -207,14 +244,19 @@ final class WriteBehind: @unchecked Sendable {
             }
             let failed = failure != nil
             let offset = writtenEnd
+            let summing = checksumming
+            var crc = checksum
             pthread_mutex_unlock(&mutex)
             var error: Int32? = nil
+            let bytes = UnsafeRawBufferPointer(start: item.block.baseAddress, count: item.count)
             if !failed {
-                error = pwriteAll(fd, UnsafeRawBufferPointer(start: item.block.baseAddress, count: item.count), at: offset)
+                error = pwriteAll(fd, bytes, at: offset)
             }
             if error == nil && !failed {
+                if summing { crc = CRC32.update(crc, bytes) }
                 pthread_mutex_lock(&mutex)
                 writtenEnd = offset + Int64(item.count)
+                checksum = crc
                 pthread_mutex_unlock(&mutex)
             }
             pthread_mutex_lock(&mutex)
