@@ -42,7 +42,8 @@ public struct JobStatus: Codable, Sendable {
         } else if cp.status == .running || cp.completion != nil {
             // The running job holds a lock on its output.
             if isLocked(cp.output.path) {
-                pid = cp.pid
+                // (The pid of a recorded end's synced state is that of the run that ended it.)
+                pid = cp.completion == nil ? cp.pid : nil
             } else {
                 state = Checkpoint.Status.interrupted.rawValue
                 reason = "killed (the run that wrote the checkpoint, pid \(cp.pid), is gone)"

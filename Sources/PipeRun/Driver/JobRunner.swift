@@ -795,6 +795,9 @@ public final class JobRunner {
         cp.updatedAt = isoTimestamp()
         if status == .interrupted { cp.interruptions += 1 }
         if unsynced, let bootID, let lastSynced {
+            // A disk error the flusher saw would be reported to no one else.
+            try output.stopFlushing()
+            try quarantineFile?.stopFlushing()
             let recorded = lastSynced.recording(completion: cp, bootID: bootID, outputCRC32: try output.checksum(),
                                                 quarantineCRC32: try quarantineFile?.checksum())
             try store.save(recorded, durably: false)
@@ -844,28 +847,36 @@ public final class JobRunner {
     private func confirmCompletion(_ recorded: Checkpoint, store: CheckpointStore) throws -> Checkpoint? {
         guard let end = recorded.completion else { return nil }
         try verifySameJob(recorded)
+        // A quarantine file that is not a regular file (a device) keeps nothing to check.
+        var quarantineFD: Int32 = -1
+        if let q = end.quarantine, fileKind(q.path) == S_IFREG {
+            quarantineFD = open(q.path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+            guard quarantineFD >= 0 else {
+                throw PipeRunError(.ioError, "cannot open quarantine file \(q.path): \(describe(errno: errno))")
+            }
+        }
+        defer { if quarantineFD >= 0 { close(quarantineFD) } }
         if end.bootID != currentBootID() {
             guard try written(fd: output.fd, path: output.path, from: recorded.output.length, to: end.output.length,
                               crc: end.outputCRC32) else { return nil }
-            if let q = end.quarantine {
-                let fd = open(q.path, O_RDONLY | O_CLOEXEC)
-                guard fd >= 0 else { return nil }
-                defer { close(fd) }
+            if let q = end.quarantine, quarantineFD >= 0 {
                 guard let crc = end.quarantineCRC32,
-                      try written(fd: fd, path: q.path, from: recorded.quarantine?.length ?? 0, to: q.length, crc: crc)
+                      try written(fd: quarantineFD, path: q.path, from: recorded.quarantine?.length ?? 0, to: q.length, crc: crc)
                 else { return nil }
             }
         }
-        try output.sync()
-        if let q = end.quarantine {
-            let fd = open(q.path, O_RDONLY | O_CLOEXEC)
-            guard fd >= 0 else {
-                throw PipeRunError(.ioError, "cannot open quarantine file \(q.path): \(describe(errno: errno))")
+        do {
+            try output.sync()
+            if quarantineFD >= 0, let err = syncData(quarantineFD) {
+                throw PipeRunError(.ioError, "cannot sync quarantine file \(end.quarantine!.path): \(describe(errno: err))")
             }
-            defer { close(fd) }
-            if let err = syncData(fd) {
-                throw PipeRunError(.ioError, "cannot sync quarantine file \(q.path): \(describe(errno: err))")
-            }
+        } catch {
+            // The disk lost part of the end: a later sync would not say so again, so the job
+            // forgets its end and resumes from the synced state next time.
+            var synced = recorded
+            synced.completion = nil
+            try? store.save(synced)
+            throw error
         }
         let done = recorded.completed
         try store.save(done)

@@ -94,6 +94,13 @@ package final class OutputFile {
         return behind?.takeChecksum() ?? 0
     }
 
+    /// Waits until everything written is in the file and stops having it flushed to the disk;
+    /// throws the error of a write or flush (the last chance to see it without syncing).
+    package func stopFlushing() throws {
+        try drain()
+        if let err = behind?.stopFlushing() { throw writeError(err) }
+    }
+
     /// Flushes written data to the disk.
     package func sync() throws {
         if !truncatable { return }

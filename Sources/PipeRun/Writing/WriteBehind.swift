@@ -125,6 +125,20 @@ final class WriteBehind: @unchecked Sendable {
         flusher = nil
     }
 
+    /// Ends the flusher after the chunk it is on (without flushing the rest); returns the first
+    /// error of a write or of the flusher's waits, which only this call may see.
+    func stopFlushing() -> Int32? {
+        pthread_mutex_lock(&mutex)
+        flushUnsupported = true
+        pthread_cond_broadcast(&changed)
+        pthread_mutex_unlock(&mutex)
+        if let flusher { pthread_join(flusher, nil) }
+        flusher = nil
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        return failure
+    }
+
     /// After ``drain()`` and a change of the file's length: the next byte goes at `position`.
     func moved(to position: Int64) {
         pthread_mutex_lock(&mutex)
@@ -201,7 +215,7 @@ final class WriteBehind: @unchecked Sendable {
     private func flush() {
         pthread_mutex_lock(&mutex)
         while true {
-            while requestedEnd >= writtenEnd && !stopping { pthread_cond_wait(&changed, &mutex) }
+            while requestedEnd >= writtenEnd && !stopping && !flushUnsupported { pthread_cond_wait(&changed, &mutex) }
             if stopping || flushUnsupported { break }
             let previous = (start: flushedEnd, end: requestedEnd)
             let start = requestedEnd

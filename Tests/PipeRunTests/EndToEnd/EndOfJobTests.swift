@@ -89,18 +89,25 @@ import Testing
         #expect(try Tool.run(["status", output], in: scratch.url).stdout.contains("state       complete"))
     }
 
-    /// After a restart, an end whose bytes all reached the disk is confirmed by their CRC-32,
+    /// After a restart, an end whose bytes all reached the disk is confirmed by their CRC-32
+    /// (of the output and the quarantine file after the checkpoint the last run started from),
     /// without reading the input again.
-    @Test func anEndKeptThroughARestartIsConfirmedByItsChecksum() throws {
+    @Test(arguments: [false, true])
+    func anEndKeptThroughARestartIsConfirmedByItsChecksum(gzip: Bool) throws {
         let scratch = try Scratch()
-        try scratch.write("in.csv", Orders.csv(rows: 2000, seed: 6))
-        let args = ["run", "in.csv", "-o", "out.csv", "-t", "filter:status!=refunded", "--on-error", "quarantine=bad.csv"]
-        try scratch.write("in.csv", try scratch.text("in.csv") + "1,\"x\"y,refunded\n")
+        try scratch.write("in.csv", Orders.csv(rows: 2000, seed: 6) + "1,\"x\"y,refunded\n")
+        let output = gzip ? "out.csv.gz" : "out.csv"
+        let args = ["run", "in.csv", "-o", output, "-t", "delay:0.2", "-t", "filter:status!=refunded",
+                    "--on-error", "quarantine=bad.csv", "--checkpoint-every", "0.05"]
+        #expect(try Tool.run(args + ["--max-runtime", "0.2"], in: scratch.url).status == 75)
         #expect(try Tool.run(args, in: scratch.url).status == 0)
-        let written = try scratch.read("out.csv")
-        #expect(try checkpoint(scratch, "out.csv.checkpoint")["completion"] != nil)
-        #expect(try scratch.text("bad.csv").contains("x\"\"y"))
-        try pretendARestart(scratch, "out.csv.checkpoint")
+        let written = try scratch.read(output)
+        let quarantined = try scratch.read("bad.csv")
+        let recorded = try checkpoint(scratch, "\(output).checkpoint")
+        let completion = try #require(recorded["completion"] as? [String: Any])
+        #expect(try #require(length(recorded)) > 100 && #require(length(recorded)) < #require(length(completion)))
+        #expect(String(decoding: quarantined, as: UTF8.self).contains("x\"\"y"))
+        try pretendARestart(scratch, "\(output).checkpoint")
         // The input has grown since (a log still written to): a resume would refuse it, but
         // confirming the end does not read it again.
         try scratch.write("in.csv", try scratch.text("in.csv") + "9999,x,y,paid,1.00,z\n")
@@ -108,8 +115,9 @@ import Testing
         let again = try Tool.run(args, in: scratch.url)
         #expect(again.status == 0, "\(again.stderr)")
         #expect(again.stderr.contains("already complete"), "\(again.stderr)")
-        #expect(try scratch.read("out.csv") == written)
-        let confirmed = try checkpoint(scratch, "out.csv.checkpoint")
+        #expect(try scratch.read(output) == written)
+        #expect(try scratch.read("bad.csv") == quarantined)
+        let confirmed = try checkpoint(scratch, "\(output).checkpoint")
         #expect(confirmed["status"] as? String == "complete")
         #expect(confirmed["completion"] == nil)
     }
