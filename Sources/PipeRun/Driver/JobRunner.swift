@@ -2,10 +2,13 @@
 /// checkpoints so that the job can be resumed with exactly-once output.
 ///
 /// The loop is: read a record → transforms → output buffer. Every `checkpointInterval`
-/// seconds, and whenever the job stops, the output is flushed and synced and then the
-/// checkpoint is replaced atomically, so it never describes output that is not on disk.
-/// Resuming truncates the output back to the checkpoint's length, seeks the input to its
-/// cursor and restores the transforms' states.
+/// seconds, and whenever the job stops short of its end, the output is flushed and synced and
+/// then the checkpoint is replaced atomically, so it never describes output that is not on
+/// disk. The end itself does not wait for the disk (unless `syncAtEnd`): it is recorded beside
+/// the last synced checkpoint (see ``Checkpoint/completion``), and a later run confirms it or,
+/// after a restart that lost part of it, writes that part again. Resuming truncates the output
+/// back to the checkpoint's length, seeks the input to its cursor and restores the transforms'
+/// states.
 public final class JobRunner {
     public let options: JobOptions
     let registry: TransformRegistry
