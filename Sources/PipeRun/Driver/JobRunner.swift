@@ -49,9 +49,10 @@ public final class JobRunner {
     private var checkpoint: Checkpoint?
     /// The last checkpoint saved with its outputs synced.
     private var lastSynced: Checkpoint?
-    /// Whether the outputs keep a CRC-32 of what follows the last synced checkpoint: when the
-    /// end of the job will not wait for the disk (see ``Checkpoint/completion``).
-    private var keepsChecksums = false
+    /// This boot of the machine, when the end of the job will not wait for the disk (see
+    /// ``Checkpoint/completion``); the outputs then keep a CRC-32 of what follows the last
+    /// synced checkpoint.
+    private var endBootID: String?
     private var job: JobDescription!
     @exclusivity(unchecked) private var rowsRead: Int64 = 0
     @exclusivity(unchecked) private var rowsWritten: Int64 = 0
@@ -324,8 +325,8 @@ public final class JobRunner {
         } else {
             outputSink = PlainSink(file: output, startingAt: startLength)
         }
-        if store != nil, !options.syncAtEnd, currentBootID() != nil {
-            keepsChecksums = true
+        if store != nil, !options.syncAtEnd, let boot = currentBootID() {
+            endBootID = boot
             output.keepChecksum()
             quarantine?.keepChecksum()
         }
@@ -758,7 +759,7 @@ public final class JobRunner {
         let outputLength = try outputSink.seal()
         // The end of the job does not wait for the disk (see Checkpoint.completion), unless
         // --sync asks it to or the platform cannot tell a restart.
-        let bootID = status == .complete && keepsChecksums ? currentBootID() : nil
+        let bootID = status == .complete ? endBootID : nil
         let unsynced = bootID != nil && lastSynced != nil
         if !unsynced { try output.sync() }
         if let quarantineWriter, let quarantineFile {

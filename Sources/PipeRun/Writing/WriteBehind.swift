@@ -266,14 +266,12 @@ final class WriteBehind: @unchecked Sendable {
             if !failed {
                 error = pwriteAll(fd, bytes, at: offset)
             }
+            if error == nil && !failed && summing { crc = CRC32.update(crc, bytes) }
+            pthread_mutex_lock(&mutex)
             if error == nil && !failed {
-                if summing { crc = CRC32.update(crc, bytes) }
-                pthread_mutex_lock(&mutex)
                 writtenEnd = offset + Int64(item.count)
                 checksum = crc
-                pthread_mutex_unlock(&mutex)
             }
-            pthread_mutex_lock(&mutex)
             writing = false
             if let error, failure == nil { failure = error }
             free.append(item.block)
