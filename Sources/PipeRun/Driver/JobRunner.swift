@@ -165,33 +165,32 @@ public final class JobRunner {
         if Set(paths).count != paths.count {
             throw PipeRunError(.usage, "an input is named twice: \(paths.first { p in paths.filter { $0 == p }.count > 1 }!)")
         }
-        input = try InputFile(path: paths[0])
-        for path in paths.dropFirst() where fileKind(path) == nil {
-            throw PipeRunError(.noInput, "cannot open input \(path): \(describe(errno: ENOENT))")
-        }
         let checkpointPath = options.checkpointPath ?? CheckpointStore.defaultPath(forOutput: options.outputPath)
         var quarantinePath: String? = nil
         if case .quarantine(let path) = options.onError { quarantinePath = path }
         try refuseSharedFiles(checkpoint: checkpointPath, quarantine: quarantinePath)
-
         let outputIsFile = options.outputPath != "-" && fileKind(options.outputPath).map { $0 == S_IFREG } ?? true
+        if let done = try alreadyComplete(checkpointPath: checkpointPath, outputIsFile: outputIsFile) {
+            try reportComplete(done)
+            return .alreadyComplete
+        }
+        input = try InputFile(path: paths[0])
+        for path in paths.dropFirst() where fileKind(path) == nil {
+            throw PipeRunError(.noInput, "cannot open input \(path): \(describe(errno: ENOENT))")
+        }
+
         let resumable = input.isSeekable && outputIsFile && paths.allSatisfy { fileKind($0) == S_IFREG }
         if !resumable {
             let what = !outputIsFile ? "output that is not a regular file" : "input that is not a regular file"
             notice("note: \(what) cannot be resumed; this run writes no checkpoint")
         }
         if resumable {
-            let store = CheckpointStore(path: checkpointPath)
-            self.store = store
-            // A complete job is reported without opening (or creating) anything (one whose end
-            // was recorded without waiting for the disk is confirmed first, under the lock).
-            if !options.restart, let done = try store.loadRecorded(), done.status == .complete {
-                try reportComplete(done)
-                return .alreadyComplete
-            }
+            store = CheckpointStore(path: checkpointPath)
+        } else {
+            store = nil
         }
 
-        output = try OutputFile(path: options.outputPath, truncatable: outputIsFile)
+        if output == nil { output = try OutputFile(path: options.outputPath, truncatable: outputIsFile) }
         if options.handleSignals { StopSignals.install(graceSeconds: options.graceSeconds) }
         progress = ProgressReporter(mode: options.progress, logEvery: options.progressEvery)
 
@@ -199,12 +198,10 @@ public final class JobRunner {
         if let store {
             if options.restart {
                 try store.remove()
-            } else if let recorded = try store.loadRecorded() {
-                if let done = try confirmCompletion(recorded, store: store) {
-                    try reportComplete(done)
-                    return .alreadyComplete
-                }
-                saved = recorded.resolved(bootID: currentBootID())
+            } else {
+                // (An end recorded without waiting for the disk was confirmed or found lost in
+                // alreadyComplete; the same boot's, recorded since, is complete here.)
+                saved = try store.load()
             }
         }
         if let saved, saved.status == .complete {
@@ -843,6 +840,21 @@ public final class JobRunner {
     }
 
     // MARK: Verifying a checkpoint before resuming
+
+    /// The checkpoint of a complete job, read before the input is opened: a job is reported
+    /// complete even when its input is gone since (a rotated log). One whose end was recorded
+    /// without waiting for the disk is confirmed first, with the output opened and locked (and
+    /// left open for the resume when the end was lost). Nothing else is opened or created.
+    private func alreadyComplete(checkpointPath: String, outputIsFile: Bool) throws -> Checkpoint? {
+        guard !options.restart, outputIsFile, !paths.contains("-") else { return nil }
+        let store = CheckpointStore(path: checkpointPath)
+        guard let recorded = try store.loadRecorded() else { return nil }
+        self.store = store
+        if recorded.status == .complete { return recorded }
+        guard recorded.completion != nil else { return nil }
+        output = try OutputFile(path: options.outputPath)
+        return try confirmCompletion(recorded, store: store)
+    }
 
     /// For a checkpoint whose end was recorded without waiting for the disk: in the same boot,
     /// syncs the outputs; after a restart, first checks that the bytes after the synced state

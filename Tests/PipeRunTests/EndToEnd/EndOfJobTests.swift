@@ -108,9 +108,8 @@ import Testing
         #expect(try #require(length(recorded)) > 100 && #require(length(recorded)) < #require(length(completion)))
         #expect(String(decoding: quarantined, as: UTF8.self).contains("x\"\"y"))
         try pretendARestart(scratch, "\(output).checkpoint")
-        // The input has grown since (a log still written to): a resume would refuse it, but
-        // confirming the end does not read it again.
-        try scratch.write("in.csv", try scratch.text("in.csv") + "9999,x,y,paid,1.00,z\n")
+        // The input is gone since (a rotated log): confirming the end does not need it.
+        try FileManager.default.removeItem(at: scratch.file("in.csv"))
 
         let again = try Tool.run(args, in: scratch.url)
         #expect(again.status == 0, "\(again.stderr)")
@@ -120,6 +119,21 @@ import Testing
         let confirmed = try checkpoint(scratch, "\(output).checkpoint")
         #expect(confirmed["status"] as? String == "complete")
         #expect(confirmed["completion"] == nil)
+    }
+
+    /// A complete job is reported as complete when its input is gone since (a rotated log).
+    @Test func aCompleteJobNeedsNoInput() throws {
+        let scratch = try Scratch()
+        try scratch.write("in.csv", Orders.csv(rows: 500, seed: 9))
+        for extra in [["--sync"], []] {
+            let args = ["run", "in.csv", "-o", "out.csv", "--restart"] + extra
+            #expect(try Tool.run(args, in: scratch.url).status == 0)
+            try FileManager.default.moveItem(at: scratch.file("in.csv"), to: scratch.file("rotated.csv"))
+            let again = try Tool.run(Array(args.dropLast(extra.count + 1)), in: scratch.url)
+            #expect(again.status == 0, "\(extra): \(again.stderr)")
+            #expect(again.stderr.contains("already complete"), "\(extra): \(again.stderr)")
+            try FileManager.default.moveItem(at: scratch.file("rotated.csv"), to: scratch.file("in.csv"))
+        }
     }
 
     /// A rerun in the same boot syncs the outputs and saves the complete checkpoint as any
