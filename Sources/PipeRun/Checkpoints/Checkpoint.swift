@@ -60,20 +60,35 @@ package struct Checkpoint: Codable, Sendable {
     package struct Completion: Codable, Sendable {
         /// The boot it happened in (Linux's `/proc/sys/kernel/random/boot_id`).
         package var bootID: String
-        package var input: InputIdentity
-        package var inputs: [InputIdentity]?
-        package var inputColumns: [String]
-        package var cursor: Cursor
-        package var gzip: GzipAccessPoint?
-        package var output: OutputState
-        package var quarantine: OutputState?
-        package var elapsedSeconds: Double?
-        package var updatedAt: String
-        package var history: [ProgressSample]?
         /// CRC-32 of the output's bytes after the synced state's length (and of the
         /// quarantine file's): after a restart, matching bytes prove the end reached the disk.
         package var outputCRC32: UInt32
         package var quarantineCRC32: UInt32?
+        /// The complete job's checkpoint (its transform states left out: nothing resumes from
+        /// the end). Boxed, since a checkpoint cannot hold a checkpoint directly.
+        private var end: Box
+        package var checkpoint: Checkpoint { end.checkpoint }
+
+        private enum CodingKeys: String, CodingKey {
+            case bootID, outputCRC32, quarantineCRC32, end = "checkpoint"
+        }
+
+        package init(bootID: String, outputCRC32: UInt32, quarantineCRC32: UInt32?, checkpoint: Checkpoint) {
+            self.bootID = bootID
+            self.outputCRC32 = outputCRC32
+            self.quarantineCRC32 = quarantineCRC32
+            var complete = checkpoint
+            complete.transformStates = complete.transformStates.map { _ in nil }
+            complete.completion = nil
+            end = Box(complete)
+        }
+
+        private final class Box: Codable, Sendable {
+            let checkpoint: Checkpoint
+            init(_ checkpoint: Checkpoint) { self.checkpoint = checkpoint }
+            init(from decoder: any Decoder) throws { checkpoint = try Checkpoint(from: decoder) }
+            func encode(to encoder: any Encoder) throws { try checkpoint.encode(to: encoder) }
+        }
     }
 
     /// The last synced state `self` with `complete` (a complete job's checkpoint) recorded as
@@ -81,12 +96,8 @@ package struct Checkpoint: Codable, Sendable {
     package func recording(completion complete: Checkpoint, bootID: String, outputCRC32: UInt32,
                            quarantineCRC32: UInt32?) -> Checkpoint {
         var cp = self
-        cp.completion = Completion(bootID: bootID, input: complete.input, inputs: complete.inputs,
-                                   inputColumns: complete.inputColumns, cursor: complete.cursor,
-                                   gzip: complete.gzip, output: complete.output,
-                                   quarantine: complete.quarantine, elapsedSeconds: complete.elapsedSeconds,
-                                   updatedAt: complete.updatedAt, history: complete.history,
-                                   outputCRC32: outputCRC32, quarantineCRC32: quarantineCRC32)
+        cp.completion = Completion(bootID: bootID, outputCRC32: outputCRC32, quarantineCRC32: quarantineCRC32,
+                                   checkpoint: complete)
         return cp
     }
 
@@ -94,27 +105,7 @@ package struct Checkpoint: Codable, Sendable {
     /// happened in that boot; else unchanged (``completion``, if set, was lost with a restart).
     package func resolved(bootID: String?) -> Checkpoint {
         guard let c = completion, c.bootID == bootID else { return self }
-        return completed
-    }
-
-    /// The complete job ``completion`` records (`self` when there is none).
-    package var completed: Checkpoint {
-        guard let c = completion else { return self }
-        var cp = self
-        cp.status = .complete
-        cp.reason = nil
-        cp.input = c.input
-        cp.inputs = c.inputs
-        cp.inputColumns = c.inputColumns
-        cp.cursor = c.cursor
-        cp.gzip = c.gzip
-        cp.output = c.output
-        cp.quarantine = c.quarantine
-        cp.elapsedSeconds = c.elapsedSeconds
-        cp.updatedAt = c.updatedAt
-        cp.history = c.history
-        cp.completion = nil
-        return cp
+        return c.checkpoint
     }
 }
 

@@ -862,10 +862,11 @@ public final class JobRunner {
     /// like any other, and returns it. Nil when there is no such end, or it was lost.
     private func confirmCompletion(_ recorded: Checkpoint, store: CheckpointStore) throws -> Checkpoint? {
         guard let end = recorded.completion else { return nil }
+        let done = end.checkpoint
         try verifySameJob(recorded)
         // A quarantine file that is not a regular file (a device) keeps nothing to check.
         var quarantineFD: Int32 = -1
-        if let q = end.quarantine, fileKind(q.path) == S_IFREG {
+        if let q = done.quarantine, fileKind(q.path) == S_IFREG {
             quarantineFD = open(q.path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
             guard quarantineFD >= 0 else {
                 throw PipeRunError(.ioError, "cannot open quarantine file \(q.path): \(describe(errno: errno))")
@@ -873,9 +874,9 @@ public final class JobRunner {
         }
         defer { if quarantineFD >= 0 { close(quarantineFD) } }
         if end.bootID != currentBootID() {
-            guard try written(fd: output.fd, path: output.path, from: recorded.output.length, to: end.output.length,
+            guard try written(fd: output.fd, path: output.path, from: recorded.output.length, to: done.output.length,
                               crc: end.outputCRC32) else { return nil }
-            if let q = end.quarantine, quarantineFD >= 0 {
+            if let q = done.quarantine, quarantineFD >= 0 {
                 guard let crc = end.quarantineCRC32,
                       try written(fd: quarantineFD, path: q.path, from: recorded.quarantine?.length ?? 0, to: q.length, crc: crc)
                 else { return nil }
@@ -884,7 +885,7 @@ public final class JobRunner {
         do {
             try output.sync()
             if quarantineFD >= 0, let err = syncData(quarantineFD) {
-                throw PipeRunError(.ioError, "cannot sync quarantine file \(end.quarantine!.path): \(describe(errno: err))")
+                throw PipeRunError(.ioError, "cannot sync quarantine file \(done.quarantine!.path): \(describe(errno: err))")
             }
         } catch {
             // The disk lost part of the end: a later sync would not say so again, so the job
@@ -894,7 +895,6 @@ public final class JobRunner {
             try? store.save(synced)
             throw error
         }
-        let done = recorded.completed
         try store.save(done)
         return done
     }
