@@ -86,15 +86,16 @@ struct Run: ParsableCommand {
     var gzipAccessPointSpacing: Int64 = 512 << 10
 
     func run() throws {
-        let files: [String]
+        let files: (files: [String], unmatched: [String])
         do {
-            files = try InputList.expand(inputs)
+            files = try InputList.expandAllowingMisses(inputs)
         } catch let error as PipeRunError {
             printNotice("error: \(error.message)")
             throw ExitCode(error.exitStatus)
         }
-        var options = JobOptions(inputPaths: files, outputPath: output)
+        var options = JobOptions(inputPaths: files.files, outputPath: output)
         options.inputPatterns = inputs
+        options.unmatchedPatterns = files.unmatched
         options.skipChangedInputs = skipChangedInputs
         options.checkpointPath = checkpoint
         options.inputFormat = format

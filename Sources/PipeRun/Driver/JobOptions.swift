@@ -30,6 +30,9 @@ public struct JobOptions: Sendable {
     /// from expanding them: a resumed job then reads the files listed in its checkpoint, so that
     /// files which appeared since (a new rotated log) do not change it.
     public var inputPatterns: [String]?
+    /// Patterns of ``inputPatterns`` that match no file: an error, unless the job is already
+    /// complete (its input may be gone since: rotated logs).
+    public var unmatchedPatterns: [String] = []
     /// The first input file.
     public var inputPath: String { inputPaths.first ?? "-" }
     /// Leave out an input that vanished or changed before its turn, instead of failing.

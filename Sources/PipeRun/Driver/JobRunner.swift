@@ -158,7 +158,7 @@ public final class JobRunner {
         }
 
         paths = options.inputPaths
-        guard !paths.isEmpty else { throw PipeRunError(.usage, "no input") }
+        guard !paths.isEmpty || !options.unmatchedPatterns.isEmpty else { throw PipeRunError(.usage, "no input") }
         if paths.count > 1 && paths.contains("-") {
             throw PipeRunError(.usage, "standard input (-) cannot be one of several inputs")
         }
@@ -174,6 +174,7 @@ public final class JobRunner {
             try reportComplete(done)
             return .alreadyComplete
         }
+        if let pattern = options.unmatchedPatterns.first { throw InputList.noMatch(pattern) }
         input = try InputFile(path: paths[0])
         for path in paths.dropFirst() where fileKind(path) == nil {
             throw PipeRunError(.noInput, "cannot open input \(path): \(describe(errno: ENOENT))")

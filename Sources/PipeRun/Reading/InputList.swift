@@ -6,7 +6,15 @@
 public enum InputList {
     /// The files `arguments` name, in order. A pattern that matches nothing is an error.
     public static func expand(_ arguments: [String]) throws -> [String] {
+        let (files, unmatched) = try expandAllowingMisses(arguments)
+        if let pattern = unmatched.first { throw noMatch(pattern) }
+        return files
+    }
+
+    /// The files `arguments` name, in order, and the patterns that match nothing.
+    public static func expandAllowingMisses(_ arguments: [String]) throws -> (files: [String], unmatched: [String]) {
         var files: [String] = []
+        var unmatched: [String] = []
         for argument in arguments {
             guard argument != "-", argument.contains(where: { "*?[".contains($0) }) else {
                 files.append(argument)
@@ -16,7 +24,8 @@ public enum InputList {
             defer { globfree(&matches) }
             let rc = glob(argument, 0, nil, &matches)
             if rc == GLOB_NOMATCH || matches.gl_pathc == 0 {
-                throw PipeRunError(.noInput, "no file matches \(argument)")
+                unmatched.append(argument)
+                continue
             }
             guard rc == 0 else { throw PipeRunError(.ioError, "cannot expand \(argument)") }
             var found: [String] = []
@@ -25,7 +34,12 @@ public enum InputList {
             }
             files.append(contentsOf: found.sorted(by: naturallyBefore))
         }
-        return files
+        return (files, unmatched)
+    }
+
+    /// The error for a pattern that matches nothing.
+    public static func noMatch(_ pattern: String) -> PipeRunError {
+        PipeRunError(.noInput, "no file matches \(pattern)")
     }
 
     /// Natural order: runs of digits compare as numbers (`a-9` < `a-10`), the rest bytewise.

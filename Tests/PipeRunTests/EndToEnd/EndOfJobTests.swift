@@ -121,7 +121,8 @@ import Testing
         #expect(confirmed["completion"] == nil)
     }
 
-    /// A complete job is reported as complete when its input is gone since (a rotated log).
+    /// A complete job is reported as complete when its input is gone since (a rotated log), also
+    /// when it was named by a pattern.
     @Test func aCompleteJobNeedsNoInput() throws {
         let scratch = try Scratch()
         try scratch.write("in.csv", Orders.csv(rows: 500, seed: 9))
@@ -134,6 +135,18 @@ import Testing
             #expect(again.stderr.contains("already complete"), "\(extra): \(again.stderr)")
             try FileManager.default.moveItem(at: scratch.file("rotated.csv"), to: scratch.file("in.csv"))
         }
+        // The same with a pattern that matches nothing any more.
+        try FileManager.default.createDirectory(at: scratch.file("logs"), withIntermediateDirectories: true)
+        for i in 1...2 { try scratch.write("logs/p\(i).csv", Orders.csv(rows: 300, seed: UInt64(i))) }
+        let args = ["run", "logs/p*.csv", "-o", "all.csv"]
+        #expect(try Tool.run(args, in: scratch.url).status == 0)
+        try FileManager.default.removeItem(at: scratch.file("logs"))
+        let again = try Tool.run(args, in: scratch.url)
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect(again.stderr.contains("already complete"), "\(again.stderr)")
+        let fresh = try Tool.run(args + ["--restart"], in: scratch.url)
+        #expect(fresh.status == 66, "\(fresh.stderr)")
+        #expect(fresh.stderr.contains("no file matches logs/p*.csv"), "\(fresh.stderr)")
     }
 
     /// A rerun in the same boot syncs the outputs and saves the complete checkpoint as any
