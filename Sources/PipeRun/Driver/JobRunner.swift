@@ -847,7 +847,10 @@ public final class JobRunner {
     /// without waiting for the disk is confirmed first, with the output opened and locked (and
     /// left open for the resume when the end was lost). Nothing else is opened or created.
     private func alreadyComplete(checkpointPath: String, outputIsFile: Bool) throws -> Checkpoint? {
-        guard !options.restart, outputIsFile, !paths.contains("-") else { return nil }
+        // Only for what a checkpoint can have been written for: an output that is there and
+        // inputs that are regular files (or gone since); never a pipe, which is read afresh.
+        guard !options.restart, outputIsFile, fileKind(options.outputPath) != nil,
+              paths.allSatisfy({ $0 != "-" && fileKind($0).map { $0 == S_IFREG } ?? true }) else { return nil }
         let store = CheckpointStore(path: checkpointPath)
         guard let recorded = try store.loadRecorded() else { return nil }
         self.store = store

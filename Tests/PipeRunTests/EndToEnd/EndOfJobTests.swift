@@ -147,6 +147,23 @@ import Testing
         let fresh = try Tool.run(args + ["--restart"], in: scratch.url)
         #expect(fresh.status == 66, "\(fresh.stderr)")
         #expect(fresh.stderr.contains("no file matches logs/p*.csv"), "\(fresh.stderr)")
+        // A job that is not complete still needs its files.
+        try FileManager.default.createDirectory(at: scratch.file("logs"), withIntermediateDirectories: true)
+        for i in 1...2 { try scratch.write("logs/p\(i).csv", Orders.csv(rows: 2000, seed: UInt64(i))) }
+        let slow = args + ["-t", "delay:0.2"]
+        #expect(try Tool.run(slow + ["--restart", "--max-runtime", "0.2"], in: scratch.url).status == 75)
+        try FileManager.default.removeItem(at: scratch.file("logs"))
+        let unfinished = try Tool.run(slow, in: scratch.url)
+        #expect(unfinished.status == 66, "\(unfinished.stderr)")
+        #expect(unfinished.stderr.contains("no file matches logs/p*.csv"), "\(unfinished.stderr)")
+        // A complete job's checkpoint is not applied to a pipe, which is read afresh: the same
+        // command, first on a file given as standard input, then on a pipe.
+        let day = ["run", "/dev/stdin", "-o", "day.csv"]
+        #expect(try Tool.run(day, in: scratch.url, stdin: "a,b\n1,2\n").status == 0)
+        let piped = try Tool.run(day, in: scratch.url, shellPrefix: "printf 'a,b\\n3,4\\n' |")
+        #expect(piped.status == 0, "\(piped.stderr)")
+        #expect(!piped.stderr.contains("already complete"), "\(piped.stderr)")
+        #expect(try scratch.text("day.csv") == "a,b\n3,4\n")
     }
 
     /// A rerun in the same boot syncs the outputs and saves the complete checkpoint as any
