@@ -188,26 +188,14 @@ final class WriteBehind: @unchecked Sendable {
     }
 
     private func startThread() {
-        // The flusher first: the writing thread must know whether there is one to wait for.
-        if flushFD >= 0 {
-            switch PipeRun.startThread({ self.flush() }) {
-            case .success(let t):
-                flusher = t
-            case .failure:
-                // Writing goes on without it; the checkpoints' syncs do the flushing.
-                pthread_mutex_lock(&mutex)
-                flushUnsupported = true
-                pthread_mutex_unlock(&mutex)
-            }
-        }
-        switch PipeRun.startThread({ self.writeQueued() }) {
-        case .success(let t):
-            thread = t
-        case .failure:
-            pthread_mutex_lock(&mutex)
-            failure = EAGAIN
-            pthread_mutex_unlock(&mutex)
-        }
+        // The flusher first, so that the writing thread knows whether there is one to wait
+        // for; without one, writing goes on and the checkpoints' syncs do the flushing.
+        if flushFD >= 0 { flusher = try? PipeRun.startThread({ self.flush() }).get() }
+        thread = try? PipeRun.startThread({ self.writeQueued() }).get()
+        pthread_mutex_lock(&mutex)
+        if flusher == nil { flushUnsupported = true }
+        if thread == nil { failure = EAGAIN }
+        pthread_mutex_unlock(&mutex)
     }
 
     /// The flusher thread: hands each chunk written to the kernel, then waits for the one
