@@ -19,6 +19,8 @@ let package = Package(
             providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]
         ),
         .target(name: "CScan"),
+        // Blocks the stop signals before main (see stop_signals.c); only the command line links it.
+        .target(name: "CStartup"),
         .target(
             name: "PipeRun",
             dependencies: ["CZlib", "CScan"]
@@ -27,6 +29,7 @@ let package = Package(
             name: "PipeRunCLI",
             dependencies: [
                 "PipeRun",
+                "CStartup",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

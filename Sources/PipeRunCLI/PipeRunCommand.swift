@@ -1,4 +1,5 @@
 import ArgumentParser
+import CStartup
 import PipeRun
 import Synchronization
 
@@ -22,6 +23,10 @@ public enum PipeRunCLI {
     /// Parses the process's arguments and runs the command, with `transforms` available by name
     /// beside the built-ins; never returns.
     public static func main(registering transforms: [TransformDescriptor] = []) -> Never {
+        // First of all: a stop signal from here on interrupts the job (status 75) instead of
+        // killing the process. They were blocked before main (see CStartup); this unblocks them.
+        _ = cstartup_stop_signals_blocked()
+        StopSignals.install(graceSeconds: JobOptions(inputPaths: [], outputPath: "").graceSeconds)
         registry.withLock { $0.register(transforms) }
         PipeRunCommand.main()
         exit(0)
@@ -40,6 +45,7 @@ struct PipeRunCommand: ParsableCommand {
             Exit status: 0 done, 64 usage, 65 data error, 66 input missing, 73 cannot create \
             output, 74 I/O error, 75 interrupted (run the same command again to resume).
             """,
+        version: pipeRunVersion,
         subcommands: [Run.self, Status.self, Transforms.self],
         defaultSubcommand: nil
     )

@@ -145,6 +145,7 @@ struct Transforms: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "List the available transforms.")
 
     func run() throws {
+        StopSignals.restoreDefaultActions()
         let registry = PipeRunCLI.transforms
         let width = registry.descriptors.map(\.usage.count).max() ?? 0
         for d in registry.descriptors {

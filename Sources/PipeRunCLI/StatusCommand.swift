@@ -20,6 +20,7 @@ struct Status: ParsableCommand {
     var json = false
 
     func run() throws {
+        StopSignals.restoreDefaultActions()
         guard let path = checkpoint ?? output.map({ $0 + ".checkpoint" }) else {
             throw ValidationError("give the job's output file, or --checkpoint PATH")
         }

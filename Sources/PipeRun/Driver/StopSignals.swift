@@ -22,6 +22,11 @@ private let childGroup3 = Atomic<Int32>(0)
 /// `SA_RESTART`, so a read blocked on a pipe returns and notices the signal.
 package enum StopSignals {
     /// Installs the handlers; `grace` is the deadline in seconds after the first signal.
+    ///
+    /// Called again (the command line installs them before it parses its arguments, the
+    /// driver with the job's `--grace`), it only sets the new deadline, also for a signal
+    /// already received. SIGINT and SIGHUP inherited as ignored stay ignored: a shell starts a
+    /// background job with SIGINT ignored, and `nohup` starts one with SIGHUP ignored.
     package static func install(graceSeconds grace: Double) {
         // Touch the globals now: their lazy initialisation must not happen inside a handler.
         _ = receivedStopSignal.load(ordering: .relaxed)
@@ -30,20 +35,47 @@ package enum StopSignals {
         _ = childGroup1.load(ordering: .relaxed)
         _ = childGroup2.load(ordering: .relaxed)
         _ = childGroup3.load(ordering: .relaxed)
-        graceSecondsSetting.store(UInt32(max(1, min(grace.rounded(.up), 1e6))), ordering: .relaxed)
+        let seconds = UInt32(max(1, min(grace.rounded(.up), 1e6)))
+        graceSecondsSetting.store(seconds, ordering: .relaxed)
 
-        setHandler(SIGTERM, handleStop)
-        setHandler(SIGINT, handleStop)
-        setHandler(SIGHUP, handleStop)
         setHandler(SIGALRM, handleDeadline)
-        // A parent may have left these blocked (the mask is inherited): unblock them.
+        setHandler(SIGTERM, handleStop)
+        for sig in [SIGINT, SIGHUP] where !isIgnored(sig) { setHandler(sig, handleStop) }
+        // A parent may have left these blocked (the mask is inherited), and the command line
+        // blocks them before main: unblock them. A signal that came meanwhile arrives now.
         var mask = sigset_t()
         sigemptyset(&mask)
         for sig in [SIGTERM, SIGINT, SIGHUP, SIGALRM] { sigaddset(&mask, sig) }
         sigprocmask(SIG_UNBLOCK, &mask, nil)
+        if receivedStopSignal.load(ordering: .relaxed) != 0 && stopSignalCount.load(ordering: .relaxed) == 1 {
+            alarm(seconds)
+        }
         // A closed pipe on stdout becomes EPIPE (a clean stop); a file-size limit becomes EFBIG.
         signal(SIGPIPE, SIG_IGN)
         signal(SIGXFSZ, SIG_IGN)
+    }
+
+    /// Gives the stop signals their default action again, for a command that is not a job
+    /// (`status`, `transforms`): one received since ``install(graceSeconds:)`` ends the process
+    /// now, as it would have without the handlers.
+    package static func restoreDefaultActions() {
+        alarm(0)
+        for sig in [SIGTERM, SIGINT, SIGHUP] where !isIgnored(sig) { signal(sig, SIG_DFL) }
+        let received = receivedStopSignal.load(ordering: .relaxed)
+        if received != 0 { raise(received) }
+    }
+
+    /// Whether `signal`'s disposition is to ignore it.
+    private static func isIgnored(_ signal: Int32) -> Bool {
+        var current = sigaction()
+        sigaction(signal, nil, &current)
+        #if canImport(Darwin)
+        let handler = current.__sigaction_u.__sa_handler
+        #else
+        let handler = current.__sigaction_handler.sa_handler
+        #endif
+        guard let handler else { return false }
+        return unsafeBitCast(handler, to: Int.self) == unsafeBitCast(SIG_IGN, to: Int.self)
     }
 
     /// Remembers a child's process group, so that an immediate exit (second signal, grace
