@@ -191,7 +191,10 @@ public final class JobRunner {
             store = nil
         }
 
-        if output == nil { output = try OutputFile(path: options.outputPath, truncatable: outputIsFile) }
+        // An output that is not there yet is created only once the run is sure to go ahead, so
+        // that a refused run creates nothing; one that is there is locked before the checkpoint
+        // is read, so that a second run of the job is refused before it changes anything.
+        if output == nil { output = try OutputFile.existing(path: options.outputPath, truncatable: outputIsFile) }
         if options.handleSignals { StopSignals.install(graceSeconds: options.graceSeconds) }
         progress = ProgressReporter(mode: options.progress, logEvery: options.progressEvery)
 
@@ -235,10 +238,10 @@ public final class JobRunner {
         var inputColumns: Columns? = inputFormat == .lines ? Columns(["1"]) : nil
         var quarantineLength: Int64 = 0
         if let saved {
-            try saved.validate(path: store!.path, transforms: transforms.count)
             try verifySameJob(saved)
+            try saved.validate(path: store!.path, transforms: transforms.count)
             try verifyInput(saved)
-            try verifyOutput(saved.output, file: output, what: "output")
+            try verifyOutput(saved.output, file: output, path: options.outputPath, what: "output")
             if !saved.inputColumns.isEmpty { inputColumns = Columns(saved.inputColumns) }
         } else if header {
             do {
@@ -283,16 +286,26 @@ public final class JobRunner {
             }
         }
         var quarantine: OutputFile? = nil
+        let quarantineTruncatable = quarantinePath.map { fileKind($0).map { $0 == S_IFREG } ?? true } ?? true
         if let quarantinePath {
-            let file = try OutputFile(path: quarantinePath, truncatable: fileKind(quarantinePath).map { $0 == S_IFREG } ?? true)
+            quarantine = try OutputFile.existing(path: quarantinePath, truncatable: quarantineTruncatable)
             if let saved, let q = saved.quarantine, q.path == quarantinePath {
-                try verifyOutput(q, file: file, what: "quarantine file")
+                try verifyOutput(q, file: quarantine, path: quarantinePath, what: "quarantine file")
                 quarantineLength = q.length
             }
-            quarantine = file
         }
 
-        // Now modify: cut the outputs back to the checkpoint (or to nothing) and seek the input.
+        // Now modify: create the outputs that are not there yet, cut them back to the
+        // checkpoint (or to nothing) and seek the input.
+        var created: [String] = []
+        if output == nil {
+            output = try OutputFile.creating(path: options.outputPath, truncatable: outputIsFile)
+            created.append(options.outputPath)
+        }
+        if let quarantinePath, quarantine == nil {
+            quarantine = try OutputFile.creating(path: quarantinePath, truncatable: quarantineTruncatable)
+            created.append(quarantinePath)
+        }
         var startLength: Int64 = 0
         if let saved {
             startLength = saved.output.length
@@ -420,7 +433,15 @@ public final class JobRunner {
                 break loop
             case .record:
                 if !columnsKnown {
-                    try startTransforms(Columns.numbered(reader.row.count))
+                    do {
+                        try startTransforms(Columns.numbered(reader.row.count))
+                    } catch let error as PipeRunError where saved == nil {
+                        // Without a header, the transforms learn the columns at the first record:
+                        // a chain refused then leaves nothing of this run behind.
+                        for path in created { unlink(path) }
+                        try store?.remove()
+                        throw error
+                    }
                     checkpoint?.inputColumns = Columns.numbered(reader.row.count).names
                 }
                 rowsRead += 1
@@ -1000,7 +1021,15 @@ public final class JobRunner {
         }
     }
 
-    private func verifyOutput(_ state: OutputState, file: OutputFile, what: String) throws {
+    /// Checks that `file` (nil when there is no file at `path`) still ends as the checkpoint
+    /// recorded.
+    private func verifyOutput(_ state: OutputState, file: OutputFile?, path: String, what: String) throws {
+        guard let file else {
+            guard state.length == 0 else {
+                throw PipeRunError(.dataError, "\(what) \(path) is missing, but the checkpoint records \(state.length) bytes of it; it was deleted or moved: put it back to resume, or add --restart to start over")
+            }
+            return
+        }
         let length = try file.length()
         guard length >= state.length else {
             throw PipeRunError(.dataError, "\(what) \(file.path) is shorter (\(length) bytes) than the checkpoint records (\(state.length)); it was changed or replaced: add --restart to start over")

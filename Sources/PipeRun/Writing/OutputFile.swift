@@ -10,7 +10,35 @@ package final class OutputFile {
     private var behind: WriteBehind?
 
     /// Opens (creating it if needed, never truncating) and locks `path`; `-` is standard output.
-    package init(path: String, truncatable: Bool = true) throws {
+    package convenience init(path: String, truncatable: Bool = true) throws {
+        try self.init(path: path, truncatable: truncatable, flags: O_CREAT)
+    }
+
+    /// Opens and locks `path` if it exists (`-` is standard output); nil when it does not, so
+    /// that a run that is refused creates nothing.
+    package static func existing(path: String, truncatable: Bool = true) throws -> OutputFile? {
+        do {
+            return try OutputFile(path: path, truncatable: truncatable, flags: 0)
+        } catch let error as CannotOpen where error.errno == ENOENT {
+            return nil
+        }
+    }
+
+    /// Creates `path`, which must not exist, and locks it: a file that appeared since the run
+    /// found none belongs to another run of the job started meanwhile.
+    package static func creating(path: String, truncatable: Bool = true) throws -> OutputFile {
+        do {
+            return try OutputFile(path: path, truncatable: truncatable, flags: O_CREAT | O_EXCL)
+        } catch let error as CannotOpen where error.errno == EEXIST {
+            throw PipeRunError(.interrupted, "\(path) was created by another run while this one started; try again when it has stopped")
+        }
+    }
+
+    private struct CannotOpen: Error {
+        var errno: Int32
+    }
+
+    private init(path: String, truncatable: Bool, flags: Int32) throws {
         self.path = path
         if path == "-" {
             fd = 1
@@ -20,9 +48,11 @@ package final class OutputFile {
         }
         isStandardOutput = false
         self.truncatable = truncatable
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        let fd = open(path, O_RDWR | O_CLOEXEC | flags, 0o644)
         guard fd >= 0 else {
-            throw PipeRunError(.cannotCreate, "cannot open output \(path): \(describe(errno: errno))")
+            let err = errno
+            if err == ENOENT && flags & O_CREAT == 0 || err == EEXIST && flags & O_EXCL != 0 { throw CannotOpen(errno: err) }
+            throw PipeRunError(.cannotCreate, "cannot open output \(path): \(describe(errno: err))")
         }
         self.fd = fd
         if truncatable { behind = WriteBehind(fd: fd, flushFD: open(path, O_RDONLY | O_CLOEXEC)) }
