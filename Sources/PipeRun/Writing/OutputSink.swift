@@ -40,7 +40,8 @@ package final class GzipSink: OutputSink {
     private let out: UnsafeMutablePointer<UInt8>
     private let outCapacity = 256 << 10
     private var length: Int64
-    /// Whether the current member has any input yet (an empty member is not written).
+    /// Whether the current member has any input yet (an empty member is written only into an
+    /// empty file, so that the file is a valid gzip file even when nothing else is written).
     private var memberOpen = false
 
     package init(file: OutputFile, startingAt length: Int64, level: Int) throws {
@@ -90,7 +91,7 @@ package final class GzipSink: OutputSink {
     }
 
     package func seal() throws -> Int64 {
-        if memberOpen {
+        if memberOpen || length == 0 {
             try run(Z_FINISH)
             deflateReset(stream)
             memberOpen = false
