@@ -20,6 +20,9 @@ package struct Checkpoint: Codable, Sendable {
     /// Identifies the file (`pipe-run checkpoint`) and its format version.
     package var format = Checkpoint.formatName
     package var version = Checkpoint.currentVersion
+    /// The pipe-run that wrote the checkpoint (``pipeRunVersion``); absent from checkpoints
+    /// written before 0.11.0.
+    package var writerVersion: String?
     package var status: Status
     /// Why the job stopped, when it did not complete.
     package var reason: String?
@@ -80,6 +83,7 @@ package struct Checkpoint: Codable, Sendable {
             var complete = checkpoint
             complete.transformStates = complete.transformStates.map { _ in nil }
             complete.completion = nil
+            complete.writerVersion = pipeRunVersion
             end = Box(complete)
         }
 

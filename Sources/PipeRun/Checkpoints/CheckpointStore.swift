@@ -73,6 +73,7 @@ package struct CheckpointStore: Sendable {
     package func save(_ checkpoint: Checkpoint, durably: Bool = true) throws {
         var checkpoint = checkpoint
         checkpoint.version = Checkpoint.currentVersion
+        checkpoint.writerVersion = pipeRunVersion
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         var data = try encoder.encode(checkpoint)

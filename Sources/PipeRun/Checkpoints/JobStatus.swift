@@ -27,6 +27,9 @@ public struct JobStatus: Codable, Sendable {
     public var interruptions: Int
     /// Seconds the job has run, over all its runs.
     public var runSeconds: Double
+    /// The pipe-run that wrote the checkpoint (nil before 0.11.0), and this one.
+    public var writerVersion: String?
+    public var version: String
 
     /// Reads the checkpoint at `path`.
     public static func read(checkpointPath path: String) throws -> JobStatus {
@@ -80,7 +83,8 @@ public struct JobStatus: Codable, Sendable {
             percent: cp.status == .complete ? 100 : (size > 0 ? (Double(position) * 1000 / Double(size)).rounded() / 10 : nil),
             rowsRead: cp.cursor.rowsRead, rowsWritten: cp.cursor.rowsWritten, badRows: cp.cursor.badRows,
             startedAt: cp.createdAt, lastCheckpointAt: cp.updatedAt, bytesPerSecond: rate, etaSeconds: eta,
-            runs: cp.runs, interruptions: cp.interruptions, runSeconds: cp.elapsedSeconds ?? 0)
+            runs: cp.runs, interruptions: cp.interruptions, runSeconds: cp.elapsedSeconds ?? 0,
+            writerVersion: cp.writerVersion, version: pipeRunVersion)
     }
 
     /// The report for people.
@@ -101,6 +105,7 @@ public struct JobStatus: Codable, Sendable {
             if let etaSeconds { rateText += ", ETA " + duration(etaSeconds) }
             lines.append(("rate", rateText))
         }
+        lines.append(("written by", writerVersion.map { "pipe-run \($0)" } ?? "pipe-run before 0.11.0"))
         lines.append(("runs", "\(runs) (\(interruptions) interruption\(interruptions == 1 ? "" : "s")), \(duration(runSeconds)) of run time"))
         return lines.map { $0.0.padded(to: 12) + $0.1 }.joined(separator: "\n")
     }
