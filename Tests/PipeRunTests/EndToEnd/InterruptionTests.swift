@@ -13,12 +13,13 @@ import Testing
         return try scratch.read("reference.out")
     }
 
-    /// Kills runs of `args` at random moments until one finishes; returns how many were killed
-    /// and how many of those had resumed mid-input.
+    /// Kills runs of `args` at random moments until one finishes, kill k once a run has read
+    /// `spread` x k rows; returns how many were killed and how many of those had resumed mid-input.
     func runWithKills(_ args: [String], in scratch: Scratch, seed: UInt64, maxKills: Int,
-                      delays: ClosedRange<Int>) throws -> (kills: Int, midResumes: Int) {
+                      delays: ClosedRange<Int>, spread: Int) throws -> (kills: Int, midResumes: Int) {
         var midResumes = 0
-        let kills = try killRepeatedly(args, in: scratch, seed: seed, maxKills: maxKills, delays: delays) { r in
+        let kills = try killRepeatedly(args, in: scratch, seed: seed, maxKills: maxKills, delays: delays,
+                                       ready: { cp, killed in cp.rowsRead >= killed * spread }) { r in
             if r.stderr.contains("resuming at row") && !r.stderr.contains("resuming at row 0,") { midResumes += 1 }
         }
         return (kills, midResumes)
@@ -28,9 +29,12 @@ import Testing
         let scratch = try Scratch()
         try scratch.write("orders.csv", Orders.csv(rows: 20_000))
         let expected = try reference(scratch, input: "orders.csv", job: Self.filterJob)
-        // The delay makes rows, not process start-up, dominate each run's time, on a busy machine too.
+        // Each run is killed 0-40 ms after its checkpoint shows it past row 600 x (kills so far)
+        // and past where it resumed: at most about 60 ms of rows after that, under 3,000 rows
+        // at 0.02 ms a row, on any machine. So the first five kills come before row 20,000, and
+        // each killed run after the first resumed mid-input.
         let args = ["run", "orders.csv", "-o", "out.csv", "--checkpoint-every", "0.01", "-t", "delay:0.02"] + Self.filterJob
-        let (kills, midResumes) = try runWithKills(args, in: scratch, seed: 1, maxKills: 25, delays: 60...300)
+        let (kills, midResumes) = try runWithKills(args, in: scratch, seed: 1, maxKills: 25, delays: 0...40, spread: 600)
         #expect(try scratch.read("out.csv") == expected)
         #expect(kills >= 5, "only \(kills) runs were killed")
         #expect(midResumes >= 3, "only \(midResumes) runs resumed mid-input")
@@ -45,8 +49,9 @@ import Testing
         try scratch.write("orders.csv", Orders.csv(rows: 20_000, seed: 11))
         let job = ["-t", "count-by:status,city"]
         let expected = try reference(scratch, input: "orders.csv", job: job)
+        // (As above: the first five kills come before the end on any machine.)
         let args = ["run", "orders.csv", "-o", "counts.csv", "--checkpoint-every", "0.01", "-t", "delay:0.02"] + job
-        let (kills, midResumes) = try runWithKills(args, in: scratch, seed: 2, maxKills: 20, delays: 60...300)
+        let (kills, midResumes) = try runWithKills(args, in: scratch, seed: 2, maxKills: 20, delays: 0...40, spread: 700)
         #expect(try scratch.read("counts.csv") == expected)
         #expect(kills >= 5)
         #expect(midResumes >= 3)

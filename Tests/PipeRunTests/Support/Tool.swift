@@ -161,22 +161,36 @@ enum Orders {
     }
 }
 
-/// Runs `args` again and again, SIGKILLing each run after a random delay (milliseconds, from
-/// `delays`), until a run finishes by itself; after `maxKills` kills the next run may finish
-/// (or, with `finishing: false`, none is started). `afterKill` sees each killed run's result
-/// (and can look at the files it left). Returns how many runs were killed; a run that finished
-/// must exit 0.
+/// Runs `args` again and again, SIGKILLing each run at a random moment after it got going,
+/// until a run finishes by itself; after `maxKills` kills the next run may finish. `afterKill`
+/// sees each killed run's result (and can look at the files it left). Returns how many runs
+/// were killed; a run that finished must exit 0.
+///
+/// A run is killed `delays` milliseconds (drawn at random) after its checkpoint first shows it
+/// running past the row it resumed at, and past what `ready` asks for (given the number of runs
+/// killed so far, e.g. a row to spread the kills over the input). So every kill lands after the
+/// run resumed and made progress, however slow the machine. A test that needs some number of
+/// kills before the job ends makes the job long enough for them, however fast the machine: a
+/// `delay:MS` per row bounds how many rows a run can read before it is killed (see the tests).
 @discardableResult
 func killRepeatedly(_ args: [String], in scratch: Scratch, seed: UInt64, maxKills: Int, delays: ClosedRange<Int>,
-                    finishing: Bool = true, afterKill: (Tool.Result) throws -> Void = { _ in }) throws -> Int {
+                    ready: (CheckpointView, _ kills: Int) -> Bool = { _, _ in true },
+                    afterKill: (Tool.Result) throws -> Void = { _ in }) throws -> Int {
     var rng = SplitMix(seed: seed)
+    let name = checkpointName(args)
     var kills = 0
     while true {
-        if kills == maxKills && !finishing { return kills }
+        let resumedAt = readCheckpoint(scratch, name)?.rowsRead ?? 0
         let running = try Tool.start(args, in: scratch.url)
         if kills < maxKills {
-            usleep(UInt32((delays.lowerBound + Int(rng.next() % UInt64(delays.count))) * 1000))
-            if running.isRunning {
+            let delay = delays.lowerBound + Int(rng.next() % UInt64(delays.count))
+            let going = try waitUntil(running, "run \(kills + 1) past row \(resumedAt) and ready for its kill (\(name))") {
+                guard let cp = readCheckpoint(scratch, name), cp.pid == running.pid, cp.status == "running",
+                      cp.rowsRead > resumedAt else { return false }
+                return ready(cp, kills)
+            }
+            if going {
+                usleep(UInt32(delay * 1000))
                 running.signal(SIGKILL)
                 let r = running.wait()
                 if r.signaled {
@@ -208,28 +222,6 @@ func capture(_ executable: String, _ args: [String], in dir: URL? = nil) throws 
     let output = String(decoding: log.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
     p.waitUntilExit()
     return (p.terminationStatus, output)
-}
-
-/// Starts `args` and SIGKILLs the run as soon as the checkpoint file `checkpoint` holds text
-/// that `shows` accepts (polled every 2 ms), so a test can kill at a chosen stage of a job
-/// whatever the machine's speed. Returns the killed run, or nil when the run ended first (it
-/// must then have exited 0).
-func killWhenCheckpoint(_ args: [String], in scratch: Scratch, checkpoint: String,
-                        shows: (String) -> Bool) throws -> Tool.Result? {
-    let running = try Tool.start(args, in: scratch.url)
-    while running.isRunning {
-        if let text = try? scratch.text(checkpoint), shows(text) {
-            running.signal(SIGKILL)
-            let r = running.wait()
-            if r.signaled { return r }
-            #expect(r.status == 0, "run ended with \(r.status): \(r.stderr)")
-            return nil
-        }
-        usleep(2000)
-    }
-    let r = running.wait()
-    #expect(r.status == 0, "run ended with \(r.status): \(r.stderr)")
-    return nil
 }
 
 // MARK: Waiting for what a running job shows
