@@ -89,8 +89,11 @@ import Testing
         let scratch = try Scratch()
         try scratch.write("in.csv", Orders.csv(rows: 3000))
         #expect(try run(["in.csv", "-o", "ref.csv", "-t", "count-by:status"], scratch).status == 0)
-        let args = ["in.csv", "-o", "out.csv", "-t", "delay:0.2", "-t", "count-by:status", "--max-runtime", "0.3"]
-        #expect(try run(args, scratch).status == 75)
+        let args = ["in.csv", "-o", "out.csv", "-t", "delay:0.2", "-t", "count-by:status", "--checkpoint-every", "0.05"]
+        // Stopped once the cursor is past byte 1,000: within about 60 ms more, under 300 of the
+        // 3,000 rows of 0.2 ms, on any machine.
+        let stopped = try stopWhen(["run"] + args, in: scratch, "a cursor past byte 1000") { $0.offset > 1000 }
+        #expect(stopped.status == 75, "\(stopped.stderr)")
         var checkpoint = try #require(try JSONSerialization.jsonObject(with: scratch.read("out.csv.checkpoint")) as? [String: Any])
         let cursor = try #require(checkpoint["cursor"] as? [String: Any])
         let offset = try #require(cursor["offset"] as? Int)
@@ -103,7 +106,7 @@ import Testing
         checkpoint["version"] = 1
         checkpoint["transformStates"] = [NSNull(), "{\"counts\":[\(counts)],\"keys\":[\(keys)]}"]
         try scratch.write("out.csv.checkpoint", String(decoding: try JSONSerialization.data(withJSONObject: checkpoint), as: UTF8.self))
-        let resumed = try run(Array(args.dropLast(2)), scratch)
+        let resumed = try run(args, scratch)
         #expect(resumed.status == 0, "\(resumed.stderr)")
         #expect(try scratch.text("out.csv") == scratch.text("ref.csv"))
         #expect(try scratch.text("out.csv.checkpoint").contains("\"version\" : 2"))
