@@ -115,8 +115,9 @@ import Testing
         try scratch.write("orders.csv", Orders.csv(rows: 2000))
         let args = ["run", "orders.csv", "-o", "out.csv", "-t", "delay:1"] + Self.job
         let first = try Tool.start(args, in: scratch.url)
-        var waited = 0
-        while !scratch.exists("out.csv.checkpoint") && waited < 100 { usleep(20_000); waited += 1 }
+        // Its first checkpoint is written with the lock held; its 2,000 rows of 1 ms take 2 s at
+        // the least, far longer than the refused run.
+        #expect(try waitUntil(first, "its first checkpoint") { readCheckpoint(scratch, "out.csv.checkpoint")?.pid == first.pid })
         let second = try Tool.run(args, in: scratch.url)
         #expect(second.status == 75)
         #expect(second.stderr.contains("another pipe-run"))

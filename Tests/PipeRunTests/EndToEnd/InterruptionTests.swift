@@ -66,12 +66,19 @@ import Testing
         let scratch = try Scratch()
         try scratch.write("orders.csv", Orders.csv(rows: 3000))
         let expected = try reference(scratch, input: "orders.csv", job: Self.filterJob)
-        let args = ["run", "orders.csv", "-o", "out.csv", "-t", "delay:0.2"] + Self.filterJob
+        let args = ["run", "orders.csv", "-o", "out.csv", "-t", "delay:0.2", "--checkpoint-every", "0.05",
+                    "--events", "events.jsonl"] + Self.filterJob
+        // The signal comes once a checkpoint event shows rows read: within about 60 ms, under
+        // 300 of the 3,000 rows of 0.2 ms, so the job is still running on any machine.
         let running = try Tool.start(args, in: scratch.url)
-        usleep(300_000)
-        running.signal(sig)
+        #expect(try signalWhen(running, sig, in: scratch, events: "events.jsonl", "a checkpoint after rows read") { events in
+            events.contains { $0["event"] as? String == "checkpoint" && ($0["rowsRead"] as? Int ?? 0) > 0 }
+        })
         let r = running.wait()
         #expect(r.status == 75, "\(r.stderr)")
+        let interrupted = readEvents(scratch, "events.jsonl").last
+        #expect(interrupted?["event"] as? String == "interrupted")
+        #expect(interrupted?["reason"] as? String == [SIGTERM: "SIGTERM", SIGINT: "SIGINT", SIGHUP: "SIGHUP"][sig])
         #expect(r.stderr.contains("interrupted"))
         #expect(r.stderr.contains("run the same command to resume"))
         #expect(r.stderr.contains(#/at row \d+, byte \d+ of \d+ \(\d+(\.\d+)?%\)/#))
@@ -88,14 +95,19 @@ import Testing
         try scratch.write("orders.csv", Orders.csv(rows: 5))
         let args = ["run", "orders.csv", "-o", "out.csv", "-t", "delay:20000", "--grace", "60"]
         let running = try Tool.start(args, in: scratch.url)
-        usleep(300_000)
+        // The signal lands inside the first row (its 20 s sleep under way).
+        try #require(try waitUntilInARow(running, in: scratch, checkpoint: "out.csv.checkpoint"))
         running.signal(SIGTERM)
+        // Once the handler has taken the signal, a run that exited on it would be gone soon.
+        #expect(try waitUntil(running, "SIGTERM taken by its handler") { signalTaken(SIGTERM, by: running.pid) })
         usleep(300_000)
         #expect(running.isRunning, "the first signal waits for the current row")
+        let second = Date()
         running.signal(SIGINT)
         let r = running.wait()
         #expect(r.status == 75)
-        #expect(r.seconds < 5)
+        // At once: not at the end of the row (20 s) or of the grace (60 s).
+        #expect(Date().timeIntervalSince(second) < 5)
         #expect(r.stderr.contains("second signal"))
     }
 
@@ -105,11 +117,15 @@ import Testing
         let expected = try reference(scratch, input: "orders.csv", job: [])
         let args = ["run", "orders.csv", "-o", "out.csv", "-t", "delay:1500", "--grace", "1"]
         let running = try Tool.start(args, in: scratch.url)
-        usleep(300_000)
+        // The signal lands as the first row's sleep starts: the grace second ends well before
+        // the row's 1.5 s.
+        try #require(try waitUntilInARow(running, in: scratch, checkpoint: "out.csv.checkpoint"))
         running.signal(SIGTERM)
+        let signalled = Date()
         let r = running.wait()
+        let seconds = Date().timeIntervalSince(signalled)
         #expect(r.status == 75)
-        #expect(r.seconds > 1.0 && r.seconds < 4, "exited after \(r.seconds) s")
+        #expect(seconds > 1.0 && seconds < 4, "exited \(seconds) s after the signal")
         #expect(r.stderr.contains("grace deadline"))
         // The previous checkpoint is still valid: the same command finishes the job.
         let resumed = try Tool.run(args, in: scratch.url)

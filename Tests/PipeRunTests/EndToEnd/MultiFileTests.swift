@@ -110,20 +110,31 @@ import Testing
         #expect(try shell("for i in $(seq 1 300); do printf 'a,b\\n%d,x\\n%d,y\\n' $i $i | gzip -c > in/f-$i.csv.gz; done",
                           in: scratch.url) == 0)
         let args = ["run", "in/f-*.csv.gz", "-o", "out.csv", "--progress", "none"]
-        let reference = try Tool.run(["run", "in/f-*.csv.gz", "-o", "ref.csv"], in: scratch.url)
+        let reference = try Tool.run(["run", "in/f-*.csv.gz", "-o", "ref.csv", "--events", "ref.jsonl"], in: scratch.url)
         #expect(reference.status == 0)
-        // Signals land anywhere in a run, however fast this machine runs the job.
-        let window = max(20_000, Int(reference.seconds * 900_000)) - 10_000
+        // Signals land anywhere in a run's rows, however fast this machine runs the job: at a
+        // random moment of the time the reference took from its first checkpoint (just before
+        // its first row) to its end, counted from each run's first checkpoint (its signal
+        // handlers are in place by then). A run that ends before its signal halves the window,
+        // in case the reference ran at a busier moment than the runs.
+        let events = readEvents(scratch, "ref.jsonl")
+        let began = events.first { $0["event"] as? String == "started" }?["runSeconds"] as? Double ?? 0
+        let ended = events.last { $0["event"] as? String == "completed" }?["runSeconds"] as? Double ?? 0
+        var window = max(2_000, Int((ended - began) * 1_000_000))
         var rng = SplitMix(seed: 5)
         var stops = 0
         for _ in 0..<30 {
             try? FileManager.default.removeItem(at: scratch.file("out.csv"))
             try? FileManager.default.removeItem(at: scratch.file("out.csv.checkpoint"))
             let running = try Tool.start(args, in: scratch.url)
-            usleep(UInt32(10_000 + Int(rng.next() % UInt64(window))))
-            running.signal(SIGTERM)
+            let delay = UInt32(rng.next() % UInt64(window))
+            if try waitUntil(running, "its first checkpoint", { readCheckpoint(scratch, "out.csv.checkpoint")?.pid == running.pid }) {
+                usleep(delay)
+                running.signal(SIGTERM)
+            }
             let r = running.wait()
             #expect(r.status == 0 || r.status == 75, "exit \(r.status): \(r.stderr)")
+            if r.status == 0 { window = max(2_000, window / 2) }
             if r.status == 75 {
                 stops += 1
                 let resumed = try Tool.run(args, in: scratch.url)

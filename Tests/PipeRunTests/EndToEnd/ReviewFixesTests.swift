@@ -75,20 +75,31 @@ import Testing
         let scratch = try Scratch()
         try scratch.write("in.csv", "a\n1\n2\n")
         let token = "9\(Int.random(in: 100_000...999_999))"
-        try scratch.write("stuck.sh", "read h; echo '[\"a\"]'; exec sleep \(token)\n")
+        // The child answers the header, takes the first row (and says so in a file), and never
+        // answers it: from then on pipe-run waits for that answer before any checkpoint or end.
+        try scratch.write("stuck.sh", "read h; echo '[\"a\"]'; read r; : > took-a-row; exec sleep \(token)\n")
         let running = try Tool.start(["run", "in.csv", "-o", "out.csv", "-t", "exec:sh stuck.sh", "--grace", "1",
                                       "--checkpoint-every", "0.05"], in: scratch.url)
-        usleep(500_000)
+        #expect(try waitUntil(running, "the child took a row") { scratch.exists("took-a-row") })
         running.signal(SIGTERM)
         let r = running.wait()
         #expect(r.status == 75, "\(r.stderr)")
-        usleep(300_000)
-        // Look through /proc for the child's command line.
-        let alive = try FileManager.default.contentsOfDirectory(atPath: "/proc").filter { Int($0) != nil }.contains { pid in
-            let cmdline = (try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline"))) ?? Data()
-            return String(decoding: cmdline.map { $0 == 0 ? 32 : $0 }, as: UTF8.self).contains("sleep \(token)")
+        #expect(r.stderr.contains("grace deadline"), "\(r.stderr)")
+        // Look through /proc for the child's command line: it was sent SIGTERM as pipe-run
+        // exited, and is gone as soon as it has handled it (a gone child stops the wait; one
+        // that outlived pipe-run would sleep for days).
+        func child() -> Int32? {
+            let pids = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+            return pids.compactMap { Int32($0) }.first { pid in
+                let cmdline = (try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline"))) ?? Data()
+                return String(decoding: cmdline.map { $0 == 0 ? 32 : $0 }, as: UTF8.self).contains("sleep \(token)")
+            }
         }
-        #expect(!alive, "the child outlived pipe-run")
+        let deadline = Date().addingTimeInterval(10)
+        while child() != nil && Date() < deadline { usleep(10_000) }
+        let alive = child()
+        #expect(alive == nil, "the child outlived pipe-run")
+        if let alive { kill(alive, SIGKILL) }
     }
 
     @Test func summaryAndStatusOfAManyFileJobAcrossRuns() throws {
