@@ -137,7 +137,9 @@ import Testing
         let scratch = try Scratch()
         try scratch.write("orders.csv", Orders.csv(rows: 600))
         let expected = try reference(scratch, input: "orders.csv", job: Self.filterJob)
-        let args = ["run", "orders.csv", "-o", "out.csv", "-t", "delay:1", "--max-runtime", "0.15"] + Self.filterJob
+        // 600 rows of 2 ms last 1.2 s at the least, and a slice of 0.15 s stops within a tick
+        // (10 ms) and a row of its deadline: at least three slices on any machine.
+        let args = ["run", "orders.csv", "-o", "out.csv", "-t", "delay:2", "--max-runtime", "0.15"] + Self.filterJob
         var slices = 0
         while true {
             let r = try Tool.run(args, in: scratch.url)

@@ -109,7 +109,9 @@ import Testing
         let whole = try Tool.run(["run", "in/p*.csv", "-o", "whole.csv"], in: scratch.url)
         let megabytes = whole.stderr.firstMatch(of: #/([\d.]+) MB in/#).map { String($0.1) }
         #expect(megabytes != nil, "\(whole.stderr)")
-        let args = ["run", "in/p*.csv", "-o", "sliced.csv", "-t", "delay:0.2", "--max-runtime", "0.4"]
+        // 6,000 rows of 0.2 ms take 1.2 s at the least, and a slice of 0.3 s stops within a
+        // tick (10 ms) and a row of its deadline: at least three runs on any machine.
+        let args = ["run", "in/p*.csv", "-o", "sliced.csv", "-t", "delay:0.2", "--max-runtime", "0.3"]
         var last = try Tool.run(args, in: scratch.url)
         var runs = 1
         while last.status == 75 && runs < 40 {

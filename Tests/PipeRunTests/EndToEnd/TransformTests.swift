@@ -44,7 +44,9 @@ import Testing
         r = try run(["many.csv", "-o", "s1.csv", "-t", "sample:0.1:7"], scratch)
         let kept = try scratch.text("s1.csv").split(separator: "\n").count - 1
         #expect(kept > 300 && kept < 700, "kept \(kept) of 5000")
-        let sliced = ["many.csv", "-o", "s2.csv", "-t", "delay:0.05", "-t", "sample:0.1:7", "--max-runtime", "0.1"]
+        // 5,000 rows of 0.1 ms take 0.5 s at the least; a slice of 0.1 s stops within a tick
+        // (10 ms) and a row: at least two slices on any machine.
+        let sliced = ["many.csv", "-o", "s2.csv", "-t", "delay:0.1", "-t", "sample:0.1:7", "--max-runtime", "0.1"]
         var slices = 0
         while try run(sliced, scratch).status == 75 { slices += 1; if slices > 50 { break } }
         #expect(slices >= 2)
@@ -58,7 +60,9 @@ import Testing
         #expect(r.status == 0)
         #expect(r.stderr.contains("written"))
         #expect(try scratch.text("ref.csv").split(separator: "\n", omittingEmptySubsequences: false).count > 700)
-        let args = ["in.csv", "-o", "out.csv", "-t", "delay:0.3", "-t", "filter:status=refunded", "-t", "head:700",
+        // The 700th refunded row is about row 2,100: of 0.6 ms, 1.2 s at the least, against
+        // slices of 0.3 s (and a tick and a row): at least two slices on any machine.
+        let args = ["in.csv", "-o", "out.csv", "-t", "delay:0.6", "-t", "filter:status=refunded", "-t", "head:700",
                     "--max-runtime", "0.3"]
         var slices = 0
         while try run(args, scratch).status == 75 { slices += 1; if slices > 60 { break } }
@@ -75,7 +79,8 @@ import Testing
         let expected = try scratch.text("ref.csv")
         let lines = expected.split(separator: "\n").count     // 5 statuses x 6 cities, some notes span lines
         #expect(lines > 25 && lines < 45, "\(lines) lines")
-        let args = ["in.csv", "-o", "out.csv", "-t", "delay:0.05", "-t", "dedupe:status,city", "--max-runtime", "0.1"]
+        // 6,000 rows of 0.1 ms take 0.6 s at the least: at least two slices of 0.1 s on any machine.
+        let args = ["in.csv", "-o", "out.csv", "-t", "delay:0.1", "-t", "dedupe:status,city", "--max-runtime", "0.1"]
         var slices = 0
         while try run(args, scratch).status == 75 { slices += 1; if slices > 60 { break } }
         #expect(slices >= 2)
@@ -151,7 +156,9 @@ import Testing
         try scratch.write("check.py", check)
         #expect(try shell("'\(Self.python!)' check.py in.csv ref.csv", in: scratch.url) == 0)
         // Interrupted again and again, then resumed: the same output.
-        let args = ["in.csv", "-o", "out.csv", "-t", "delay:0.1"] + job + ["--max-runtime", "0.25", "--checkpoint-every", "0.05"]
+        // 3,000 rows of 0.3 ms take 0.9 s at the least; a slice of 0.2 s stops within a tick
+        // (10 ms) and a row of its deadline: at least two slices on any machine.
+        let args = ["in.csv", "-o", "out.csv", "-t", "delay:0.3"] + job + ["--max-runtime", "0.2", "--checkpoint-every", "0.05"]
         var slices = 0
         while true {
             let r = try run(args, scratch)
