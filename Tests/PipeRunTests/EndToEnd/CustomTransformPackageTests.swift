@@ -46,7 +46,9 @@ import Testing
         #expect(rows.count == 3001)
 
         // Interrupted over and over (slices and a SIGKILL), the output is the same.
-        let sliced = ["run", "orders.csv", "-o", "out.csv", "-t", "delay:0.2"] + job + ["--max-runtime", "0.15"]
+        // 3,000 rows of 0.4 ms take 1.2 s at the least; a slice of 0.15 s stops within a tick
+        // (10 ms) and a row of its deadline: at least three slices on any machine.
+        let sliced = ["run", "orders.csv", "-o", "out.csv", "-t", "delay:0.4"] + job + ["--max-runtime", "0.15"]
         var slices = 0
         while true {
             let (s, e) = try run(sliced)

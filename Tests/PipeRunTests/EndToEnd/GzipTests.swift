@@ -23,10 +23,12 @@ func haveCommand(_ name: String) -> Bool {
 @Suite(.serialized) struct GzipTests {
     static let job = ["-t", "filter:status=refunded", "-t", "select:id,city,amount,note"]
 
-    /// Kills runs of `args` at random moments, then once as soon as a checkpoint lies past the
-    /// first gzip member (whatever the machine's speed), then at random again until a run
-    /// finishes; returns the gzip access points the checkpoints held when the runs were killed.
-    func killRepeatedly(_ args: [String], in scratch: Scratch, seed: UInt64, kills: Int) throws -> [String] {
+    /// Kills runs of `args` at random moments, spread over the input by rows (kill k once a run
+    /// has read `spread` x k rows), except that kill number kills/2 waits for a checkpoint past
+    /// the first gzip member (whatever the machine's speed), until a run finishes; returns the
+    /// gzip access points the checkpoints held when the runs were killed. An input of a single
+    /// member is finished by the run that waits for the second.
+    func killRepeatedly(_ args: [String], in scratch: Scratch, seed: UInt64, kills: Int, spread: Int) throws -> [String] {
         var points: [String] = []
         func record(_: Tool.Result) {
             if let text = try? scratch.text("out.csv.checkpoint"), let start = text.range(of: "\"gzip\" : {") {
@@ -37,16 +39,9 @@ func haveCommand(_ name: String) -> Bool {
             }
         }
         let early = kills / 2
-        let killed = try PipeRunTests.killRepeatedly(args, in: scratch, seed: seed, maxKills: early, delays: 100...400,
-                                                     finishing: false, afterKill: record)
-        if killed < early { return points }
-        let pastFirstMember = try killWhenCheckpoint(args, in: scratch, checkpoint: "out.csv.checkpoint") { text in
-            text.firstMatch(of: #/"gzip" : \{[^}]*"member" : (\d+)/#).map { $0.1 != "1" } ?? false
-        }
-        guard let pastFirstMember else { return points }
-        record(pastFirstMember)
-        try PipeRunTests.killRepeatedly(args, in: scratch, seed: seed + 1, maxKills: kills - early - 1, delays: 100...400,
-                                        afterKill: record)
+        try PipeRunTests.killRepeatedly(args, in: scratch, seed: seed, maxKills: kills, delays: 0...30, ready: { cp, killed in
+            killed == early ? (cp.gzipMember ?? 1) != 1 : cp.rowsRead >= killed * spread
+        }, afterKill: record)
         return points
     }
 
@@ -71,8 +66,12 @@ func haveCommand(_ name: String) -> Bool {
         try Data(text.utf8.dropFirst(cut)).write(to: scratch.file("part2.csv"))
         #expect(try shell(make, in: scratch.url) == 0)
         let expected = try plainReference(scratch, "plain.csv")
-        let args = ["run", "in.gz", "-o", "out.csv", "--checkpoint-every", "0.01", "-t", "delay:0.002"] + Self.job
-        let points = try killRepeatedly(args, in: scratch, seed: 3, kills: 12)
+        // A run is killed at most about 50 ms after its checkpoint shows it where its kill is due
+        // (a checkpoint every 10 ms, polling, and a random 0-30 ms): at 0.02 ms a row, under
+        // 2,500 rows later on any machine. So the 40,000 rows outlast the first seven kills (six
+        // due at rows 0 to 15,000, one in the second member), which leave the points counted.
+        let args = ["run", "in.gz", "-o", "out.csv", "--checkpoint-every", "0.01", "-t", "delay:0.02"] + Self.job
+        let points = try killRepeatedly(args, in: scratch, seed: 3, kills: 12, spread: 3000)
         #expect(try scratch.read("out.csv") == expected, "\(name)")
         #expect(points.count >= 5, "\(name): \(points)")
         #expect(points.contains { !$0.hasPrefix("member 1 ") }, "\(name): no resume after the first member: \(points)")
@@ -86,8 +85,9 @@ func haveCommand(_ name: String) -> Bool {
         try scratch.write("plain.csv", Orders.csv(rows: 40_000, seed: 8))
         #expect(try shell(make, in: scratch.url) == 0)
         let expected = try plainReference(scratch, "plain.csv")
-        let args = ["run", "in.gz", "-o", "out.csv", "--checkpoint-every", "0.01", "-t", "delay:0.002"] + Self.job
-        let points = try killRepeatedly(args, in: scratch, seed: 4, kills: 10)
+        // (As above: the first five kills, at rows 0 to 12,000, land before the end on any machine.)
+        let args = ["run", "in.gz", "-o", "out.csv", "--checkpoint-every", "0.01", "-t", "delay:0.02"] + Self.job
+        let points = try killRepeatedly(args, in: scratch, seed: 4, kills: 10, spread: 3000)
         #expect(try scratch.read("out.csv") == expected, "\(name)")
         #expect(points.count >= 4, "\(name): \(points)")
         if name == "bgzip" {
@@ -108,8 +108,11 @@ func haveCommand(_ name: String) -> Bool {
         try Data(bytes).write(to: scratch.file("random.bin"))
         #expect(try shell("gzip -6 -c random.bin > in.gz", in: scratch.url) == 0)
         let expected = try plainReference(scratch, "random.bin", format: ["--format", "lines"], job: [])
-        let args = ["run", "in.gz", "-o", "out.csv", "--format", "lines", "--checkpoint-every", "0.01", "-t", "delay:0.01"]
-        let points = try killRepeatedly(args, in: scratch, seed: 6, kills: 8)
+        // About 12,000 lines; a kill lands at most about 50 ms after it is due, under 1,000
+        // lines at 0.05 ms a line, so the first four kills (due at lines 0 to 7,500) land before
+        // the end on any machine.
+        let args = ["run", "in.gz", "-o", "out.csv", "--format", "lines", "--checkpoint-every", "0.01", "-t", "delay:0.05"]
+        let points = try killRepeatedly(args, in: scratch, seed: 6, kills: 8, spread: 2500)
         #expect(try scratch.read("out.csv") == expected)
         #expect(points.count >= 3, "\(points)")
     }
@@ -153,8 +156,13 @@ func haveCommand(_ name: String) -> Bool {
         let scratch = try Scratch()
         try scratch.write("plain.csv", Orders.csv(rows: 30_000))
         #expect(try shell("gzip -6 -c plain.csv > in.gz", in: scratch.url) == 0)
-        let args = ["run", "in.gz", "-o", "out.csv", "-t", "delay:0.005", "--max-runtime", "1.2"]
-        #expect(try Tool.run(args, in: scratch.url).status == 75)
+        // Stopped once a checkpoint holds an access point inside the member (the first is about
+        // 15,000 rows in, however long the machine takes to get there). The stop comes at most
+        // a checkpoint interval and a poll later: at 0.02 ms a row, under 3,000 rows, well
+        // before the end on any machine.
+        let args = ["run", "in.gz", "-o", "out.csv", "-t", "delay:0.02", "--checkpoint-every", "0.05"]
+        let stopped = try stopWhen(args, in: scratch, "an access point inside the gzip member") { $0.atMemberStart == false }
+        #expect(stopped.status == 75, "\(stopped.stderr)")
         let checkpoint = try scratch.text("out.csv.checkpoint")
         #expect(checkpoint.contains("\"atMemberStart\" : false"), "the resume point is inside the member")
         // Damage the trailer's CRC, keeping size and time: the input check cannot see it (it is
@@ -169,7 +177,7 @@ func haveCommand(_ name: String) -> Bool {
         _ = pwrite(fd, &byte, 1, off_t(size - 7))
         close(fd)
         #expect(try shell("touch -r saved.gz in.gz", in: scratch.url) == 0)
-        let resumed = try Tool.run(Array(args.dropLast(2)), in: scratch.url)
+        let resumed = try Tool.run(args, in: scratch.url)
         #expect(resumed.status == 65, "\(resumed.stderr)")
         #expect(resumed.stderr.contains("CRC-32 mismatch"), "\(resumed.stderr)")
         #expect(resumed.stderr.contains("resuming at row"))
@@ -179,9 +187,12 @@ func haveCommand(_ name: String) -> Bool {
         let scratch = try Scratch()
         try scratch.write("plain.csv", Orders.csv(rows: 40_000, seed: 21))
         let expected = try plainReference(scratch, "plain.csv")
-        let args = ["run", "plain.csv", "-o", "out.csv.gz", "--checkpoint-every", "0.01", "-t", "delay:0.002"] + Self.job
+        // Kill k once a run has read 3,000 x k rows; it lands at most about 50 ms of rows later,
+        // under 2,500 rows at 0.02 ms a row: the first five kills come before the end on any machine.
+        let args = ["run", "plain.csv", "-o", "out.csv.gz", "--checkpoint-every", "0.01", "-t", "delay:0.02"] + Self.job
         var checkedPrefixes = 0
-        let kills = try PipeRunTests.killRepeatedly(args, in: scratch, seed: 9, maxKills: 10, delays: 100...400) { _ in
+        let kills = try PipeRunTests.killRepeatedly(args, in: scratch, seed: 9, maxKills: 10, delays: 0...30,
+                                                    ready: { cp, killed in cp.rowsRead >= killed * 3000 }) { _ in
             // The part of the output the checkpoint vouches for is a valid gzip file.
             if let text = try? scratch.text("out.csv.gz.checkpoint"),
                let length = text.firstMatch(of: #/"output" : \{[^}]*"length" : (\d+)/#).flatMap({ Int($0.1) }),
@@ -195,8 +206,9 @@ func haveCommand(_ name: String) -> Bool {
         #expect(checkedPrefixes >= 4)
         #expect(try shell("gzip -t out.csv.gz && gzip -dc out.csv.gz > unzipped.csv", in: scratch.url) == 0)
         #expect(try scratch.read("unzipped.csv") == expected)
-        // A clean stop leaves the whole file valid.
-        let stopped = try Tool.run(["run", "plain.csv", "-o", "stop.csv.gz", "-t", "delay:0.002", "--max-runtime", "0.3"] + Self.job,
+        // A clean stop leaves the whole file valid. (40,000 rows at 0.02 ms take 0.8 s at the
+        // least: the run cannot end before --max-runtime, however fast the machine.)
+        let stopped = try Tool.run(["run", "plain.csv", "-o", "stop.csv.gz", "-t", "delay:0.02", "--max-runtime", "0.3"] + Self.job,
                                    in: scratch.url)
         #expect(stopped.status == 75)
         #expect(try shell("gzip -t stop.csv.gz", in: scratch.url) == 0)
@@ -209,15 +221,15 @@ func haveCommand(_ name: String) -> Bool {
         let expected = try plainReference(scratch, "plain.csv")
         // As if the whole file were one huge deflate block: no access point after the start.
         let args = ["run", "in.gz", "-o", "out.csv", "--gzip-access-point-spacing", "1000000000000",
-                    "-t", "delay:0.001"] + Self.job
+                    "-t", "delay:0.005"] + Self.job
         // Killed once a checkpoint lies 3 MiB in (over 2 MiB must be decompressed again for a
-        // notice), however fast the machine.
-        let killed = try killWhenCheckpoint(args + ["--checkpoint-every", "0.05"], in: scratch,
-                                            checkpoint: "out.csv.checkpoint") { text in
-            guard let at = text.range(of: "\"offset\" : ") else { return false }
-            return (Int(text[at.upperBound...].prefix { $0.isNumber }) ?? 0) >= 3 << 20
-        }
-        #expect(killed != nil, "the run ended before a checkpoint 3 MiB in")
+        // notice), however fast the machine: the kill comes at most a checkpoint interval and a
+        // poll later, under 13,000 rows at 0.005 ms a row, and about 50,000 rows follow.
+        let running = try Tool.start(args + ["--checkpoint-every", "0.05"], in: scratch.url)
+        let signalled = try signalWhen(running, SIGKILL, in: scratch, checkpoint: "out.csv.checkpoint",
+                                       "a cursor 3 MiB in") { $0.offset >= 3 << 20 }
+        let killed = running.wait()
+        #expect(signalled && killed.signaled, "the run ended before a checkpoint 3 MiB in: \(killed.stderr)")
         let resumed = try Tool.run(args, in: scratch.url)
         #expect(resumed.status == 0, "\(resumed.stderr)")
         #expect(resumed.stderr.contains("no gzip access point near the cursor"), "\(resumed.stderr)")

@@ -26,7 +26,9 @@ import Testing
         let scratch = try Scratch()
         try scratch.write("in.csv", Orders.csv(rows: 400))
         let args = ["run", "in.csv", "-o", "out.csv", "-t", "delay:1", "-t", "count-by:status"]
-        #expect(try Tool.run(args + ["--max-runtime", "0.2"], in: scratch.url).status == 75)
+        // Stopped once rows are counted (within about 60 of the 400 rows of 1 ms).
+        let stopped = try stopWhen(args + ["--checkpoint-every", "0.05"], in: scratch, "rows read") { $0.rowsRead > 0 }
+        #expect(stopped.status == 75, "\(stopped.stderr)")
         let original = try scratch.text("out.csv.checkpoint")
         let output = try scratch.read("out.csv")
         let edits: [(String, String)] = [
@@ -87,7 +89,14 @@ import Testing
         try scratch.write("in.csv", Orders.csv(rows: 30))
         let r = try Tool.run(["run", "in.csv", "-o", "out.csv", "-t", "delay:100", "--max-runtime", "0.3"], in: scratch.url)
         #expect(r.status == 75)
-        #expect(r.seconds < 1.5, "took \(r.seconds) s")
+        // Rows take 100 ms at the least, so the deadline has passed after the third: the run
+        // stops there (a fourth if a clock tick came late), whatever the machine's speed, and
+        // well before its 30 rows' 3 s.
+        let checkpoint = try #require(readCheckpoint(scratch, "out.csv.checkpoint"))
+        #expect(checkpoint.rowsRead <= 4, "\(checkpoint.rowsRead) rows read before stopping")
+        let runSeconds = try #require(checkpoint.json["elapsedSeconds"] as? Double)
+        #expect(runSeconds < 1.5, "ran \(runSeconds) s")
+        #expect(r.seconds < 2.9, "took \(r.seconds) s")
     }
 
     @Test func devicesAsOutputWorkButAreNotResumable() throws {

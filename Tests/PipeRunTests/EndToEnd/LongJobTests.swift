@@ -36,8 +36,13 @@ import Testing
         let scratch = try Scratch()
         try scratch.write("in.csv", Orders.csv(rows: 4000))
         let args = ["run", "in.csv", "-o", "out.csv", "-t", "delay:1", "--checkpoint-every", "0.1"]
+        // Each run below is stopped once its checkpoint shows 400 more rows: the 4,000 rows of
+        // 1 ms outlast both, however fast the machine.
         let running = try Tool.start(args, in: scratch.url)
-        usleep(600_000)
+        #expect(try waitUntil(running, "400 rows read") {
+            guard let cp = readCheckpoint(scratch, "out.csv.checkpoint"), cp.pid == running.pid else { return false }
+            return cp.rowsRead >= 400
+        })
         let live = try Tool.run(["status", "out.csv"], in: scratch.url)
         #expect(live.status == 0)
         #expect(live.stdout.contains("running (pid \(running.process.processIdentifier))"), "\(live.stdout)")
@@ -53,9 +58,11 @@ import Testing
         #expect(stopped.stdout.contains("interrupted: SIGTERM"), "\(stopped.stdout)")
         #expect(stopped.stdout.contains("1 (1 interruption)"))
         // A SIGKILLed run leaves a checkpoint that says running: status sees that nobody holds it.
+        let resumedAt = try #require(readCheckpoint(scratch, "out.csv.checkpoint")).rowsRead
         let killed = try Tool.start(args, in: scratch.url)
-        usleep(500_000)
-        killed.signal(SIGKILL)
+        #expect(try signalWhen(killed, SIGKILL, in: scratch, checkpoint: "out.csv.checkpoint", "400 more rows read") {
+            $0.rowsRead >= resumedAt + 400
+        })
         _ = killed.wait()
         let after = try Tool.run(["status", "out.csv"], in: scratch.url)
         #expect(after.stdout.contains("interrupted: killed"), "\(after.stdout)")
@@ -72,7 +79,9 @@ import Testing
     @Test func eventsAcrossAnInterruption() throws {
         let scratch = try Scratch()
         try scratch.write("in.csv", "a,b\n" + (1...400).map { $0 % 50 == 0 ? "\($0),x\"y\n" : "\($0),ok\n" }.joined())
-        let args = ["run", "in.csv", "-o", "out.csv", "-t", "delay:1", "--on-error", "skip", "--events", "events.jsonl",
+        // 400 rows of 2 ms take 0.8 s at the least: --max-runtime stops the first run, however
+        // fast the machine; and its 0.25 s of rows hold checkpoints at 0.1 and 0.2 s, however slow.
+        let args = ["run", "in.csv", "-o", "out.csv", "-t", "delay:2", "--on-error", "skip", "--events", "events.jsonl",
                     "--checkpoint-every", "0.1"]
         #expect(try Tool.run(args + ["--max-runtime", "0.25"], in: scratch.url).status == 75)
         #expect(try Tool.run(args, in: scratch.url).status == 0)

@@ -30,9 +30,14 @@ import Testing
         try makeFiles(scratch)
         let job = ["-t", "filter:status=refunded", "-t", "select:id,city,note"]
         #expect(try Tool.run(["run", "all.csv", "-o", "ref.csv"] + job, in: scratch.url).status == 0)
+        // Kill k once a run has read 1,800 x k rows (files of 2,500); it lands at most about 50 ms
+        // of rows later, under 2,500 rows at 0.02 ms a row, on any machine. So at least eleven
+        // kills come before row 30,000, each at most two files past the one before and the
+        // eleventh past row 18,000: the kills see at least four files.
         let args = ["run", "logs/orders-*.csv", "-o", "out.csv", "--checkpoint-every", "0.01", "-t", "delay:0.02"] + job
         var files = Set<Int>()
-        let kills = try killRepeatedly(args, in: scratch, seed: 77, maxKills: 14, delays: 80...330) { _ in
+        let kills = try killRepeatedly(args, in: scratch, seed: 77, maxKills: 14, delays: 0...30,
+                                       ready: { cp, killed in cp.rowsRead >= killed * 1800 }) { _ in
             if let text = try? scratch.text("out.csv.checkpoint"),
                let file = text.firstMatch(of: #/"file" : (\d+)/#).flatMap({ Int($0.1) }) {
                 files.insert(file)
@@ -49,7 +54,7 @@ import Testing
         let scratch = try Scratch()
         try makeFiles(scratch)
         let args = ["run", "logs/orders-*.csv", "-o", "out.csv", "-t", "delay:0.05"]
-        let first = try Tool.run(args + ["--max-runtime", "0.3"], in: scratch.url)
+        let first = try stopWhen(args + ["--checkpoint-every", "0.05"], in: scratch, "rows read") { $0.rowsRead > 0 }
         #expect(first.status == 75)
         #expect(first.stderr.contains(#/\(input \d+ of 12\)/#), "\(first.stderr)")
         // A new file that matches the pattern is not part of the running job.
@@ -64,7 +69,10 @@ import Testing
         let scratch = try Scratch()
         try makeFiles(scratch)
         let args = ["run", "logs/orders-*.csv", "-o", "out.csv", "-t", "delay:0.05"]
-        #expect(try Tool.run(args + ["--max-runtime", "0.3"], in: scratch.url).status == 75)
+        // Stopped in the first files: within about 60 ms of its first rows, under 1,500 rows of 0.05 ms.
+        let first = try stopWhen(args + ["--checkpoint-every", "0.05"], in: scratch, "rows read") { $0.rowsRead > 0 }
+        #expect(first.status == 75)
+        #expect(try #require(readCheckpoint(scratch, "out.csv.checkpoint")).file < 9)
         try FileManager.default.removeItem(at: scratch.file("logs/orders-10.csv"))
         try scratch.write("logs/orders-11.csv", "changed\n")
         let refused = try Tool.run(args, in: scratch.url)
@@ -102,20 +110,31 @@ import Testing
         #expect(try shell("for i in $(seq 1 300); do printf 'a,b\\n%d,x\\n%d,y\\n' $i $i | gzip -c > in/f-$i.csv.gz; done",
                           in: scratch.url) == 0)
         let args = ["run", "in/f-*.csv.gz", "-o", "out.csv", "--progress", "none"]
-        let reference = try Tool.run(["run", "in/f-*.csv.gz", "-o", "ref.csv"], in: scratch.url)
+        let reference = try Tool.run(["run", "in/f-*.csv.gz", "-o", "ref.csv", "--events", "ref.jsonl"], in: scratch.url)
         #expect(reference.status == 0)
-        // Signals land anywhere in a run, however fast this machine runs the job.
-        let window = max(20_000, Int(reference.seconds * 900_000)) - 10_000
+        // Signals land anywhere in a run's rows, however fast this machine runs the job: at a
+        // random moment of the time the reference took from its first checkpoint (just before
+        // its first row) to its end, counted from each run's first checkpoint (its signal
+        // handlers are in place by then). A run that ends before its signal halves the window,
+        // in case the reference ran at a busier moment than the runs.
+        let events = readEvents(scratch, "ref.jsonl")
+        let began = events.first { $0["event"] as? String == "started" }?["runSeconds"] as? Double ?? 0
+        let ended = events.last { $0["event"] as? String == "completed" }?["runSeconds"] as? Double ?? 0
+        var window = max(2_000, Int((ended - began) * 1_000_000))
         var rng = SplitMix(seed: 5)
         var stops = 0
         for _ in 0..<30 {
             try? FileManager.default.removeItem(at: scratch.file("out.csv"))
             try? FileManager.default.removeItem(at: scratch.file("out.csv.checkpoint"))
             let running = try Tool.start(args, in: scratch.url)
-            usleep(UInt32(10_000 + Int(rng.next() % UInt64(window))))
-            running.signal(SIGTERM)
+            let delay = UInt32(rng.next() % UInt64(window))
+            if try waitUntil(running, "its first checkpoint", { readCheckpoint(scratch, "out.csv.checkpoint")?.pid == running.pid }) {
+                usleep(delay)
+                running.signal(SIGTERM)
+            }
             let r = running.wait()
             #expect(r.status == 0 || r.status == 75, "exit \(r.status): \(r.stderr)")
+            if r.status == 0 { window = max(2_000, window / 2) }
             if r.status == 75 {
                 stops += 1
                 let resumed = try Tool.run(args, in: scratch.url)

@@ -75,20 +75,31 @@ import Testing
         let scratch = try Scratch()
         try scratch.write("in.csv", "a\n1\n2\n")
         let token = "9\(Int.random(in: 100_000...999_999))"
-        try scratch.write("stuck.sh", "read h; echo '[\"a\"]'; exec sleep \(token)\n")
+        // The child answers the header, takes the first row (and says so in a file), and never
+        // answers it: from then on pipe-run waits for that answer before any checkpoint or end.
+        try scratch.write("stuck.sh", "read h; echo '[\"a\"]'; read r; : > took-a-row; exec sleep \(token)\n")
         let running = try Tool.start(["run", "in.csv", "-o", "out.csv", "-t", "exec:sh stuck.sh", "--grace", "1",
                                       "--checkpoint-every", "0.05"], in: scratch.url)
-        usleep(500_000)
+        #expect(try waitUntil(running, "the child took a row") { scratch.exists("took-a-row") })
         running.signal(SIGTERM)
         let r = running.wait()
         #expect(r.status == 75, "\(r.stderr)")
-        usleep(300_000)
-        // Look through /proc for the child's command line.
-        let alive = try FileManager.default.contentsOfDirectory(atPath: "/proc").filter { Int($0) != nil }.contains { pid in
-            let cmdline = (try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline"))) ?? Data()
-            return String(decoding: cmdline.map { $0 == 0 ? 32 : $0 }, as: UTF8.self).contains("sleep \(token)")
+        #expect(r.stderr.contains("grace deadline"), "\(r.stderr)")
+        // Look through /proc for the child's command line: it was sent SIGTERM as pipe-run
+        // exited, and is gone as soon as it has handled it (a gone child stops the wait; one
+        // that outlived pipe-run would sleep for days).
+        func child() -> Int32? {
+            let pids = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+            return pids.compactMap { Int32($0) }.first { pid in
+                let cmdline = (try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline"))) ?? Data()
+                return String(decoding: cmdline.map { $0 == 0 ? 32 : $0 }, as: UTF8.self).contains("sleep \(token)")
+            }
         }
-        #expect(!alive, "the child outlived pipe-run")
+        let deadline = Date().addingTimeInterval(10)
+        while child() != nil && Date() < deadline { usleep(10_000) }
+        let alive = child()
+        #expect(alive == nil, "the child outlived pipe-run")
+        if let alive { kill(alive, SIGKILL) }
     }
 
     @Test func summaryAndStatusOfAManyFileJobAcrossRuns() throws {
@@ -98,7 +109,9 @@ import Testing
         let whole = try Tool.run(["run", "in/p*.csv", "-o", "whole.csv"], in: scratch.url)
         let megabytes = whole.stderr.firstMatch(of: #/([\d.]+) MB in/#).map { String($0.1) }
         #expect(megabytes != nil, "\(whole.stderr)")
-        let args = ["run", "in/p*.csv", "-o", "sliced.csv", "-t", "delay:0.2", "--max-runtime", "0.4"]
+        // 6,000 rows of 0.2 ms take 1.2 s at the least, and a slice of 0.3 s stops within a
+        // tick (10 ms) and a row of its deadline: at least three runs on any machine.
+        let args = ["run", "in/p*.csv", "-o", "sliced.csv", "-t", "delay:0.2", "--max-runtime", "0.3"]
         var last = try Tool.run(args, in: scratch.url)
         var runs = 1
         while last.status == 75 && runs < 40 {
@@ -110,7 +123,10 @@ import Testing
         #expect(last.stderr.contains("\(megabytes ?? "?") MB in"), "\(last.stderr)")
         // The last input changed before its turn and was left out: status names the last file read.
         let skipArgs = ["run", "in/p*.csv", "-o", "skip.csv", "-t", "delay:0.2", "--skip-changed-inputs"]
-        #expect(try Tool.run(skipArgs + ["--max-runtime", "0.3"], in: scratch.url).status == 75)
+        // Stopped once rows are read: within about 60 ms, under 300 rows of 0.2 ms, long before p4.
+        let stopped = try stopWhen(skipArgs + ["--checkpoint-every", "0.05"], in: scratch, "rows read") { $0.rowsRead > 0 }
+        #expect(stopped.status == 75, "\(stopped.stderr)")
+        #expect(try #require(readCheckpoint(scratch, "skip.csv.checkpoint")).file < 3)
         try scratch.write("in/p4.csv", "changed\n")
         #expect(try Tool.run(skipArgs, in: scratch.url).status == 0)
         let status = try Tool.run(["status", "skip.csv"], in: scratch.url)

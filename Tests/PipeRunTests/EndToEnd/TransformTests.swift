@@ -44,7 +44,9 @@ import Testing
         r = try run(["many.csv", "-o", "s1.csv", "-t", "sample:0.1:7"], scratch)
         let kept = try scratch.text("s1.csv").split(separator: "\n").count - 1
         #expect(kept > 300 && kept < 700, "kept \(kept) of 5000")
-        let sliced = ["many.csv", "-o", "s2.csv", "-t", "delay:0.05", "-t", "sample:0.1:7", "--max-runtime", "0.1"]
+        // 5,000 rows of 0.1 ms take 0.5 s at the least; a slice of 0.1 s stops within a tick
+        // (10 ms) and a row: at least two slices on any machine.
+        let sliced = ["many.csv", "-o", "s2.csv", "-t", "delay:0.1", "-t", "sample:0.1:7", "--max-runtime", "0.1"]
         var slices = 0
         while try run(sliced, scratch).status == 75 { slices += 1; if slices > 50 { break } }
         #expect(slices >= 2)
@@ -58,7 +60,9 @@ import Testing
         #expect(r.status == 0)
         #expect(r.stderr.contains("written"))
         #expect(try scratch.text("ref.csv").split(separator: "\n", omittingEmptySubsequences: false).count > 700)
-        let args = ["in.csv", "-o", "out.csv", "-t", "delay:0.3", "-t", "filter:status=refunded", "-t", "head:700",
+        // The 700th refunded row is about row 2,100: of 0.6 ms, 1.2 s at the least, against
+        // slices of 0.3 s (and a tick and a row): at least two slices on any machine.
+        let args = ["in.csv", "-o", "out.csv", "-t", "delay:0.6", "-t", "filter:status=refunded", "-t", "head:700",
                     "--max-runtime", "0.3"]
         var slices = 0
         while try run(args, scratch).status == 75 { slices += 1; if slices > 60 { break } }
@@ -75,7 +79,8 @@ import Testing
         let expected = try scratch.text("ref.csv")
         let lines = expected.split(separator: "\n").count     // 5 statuses x 6 cities, some notes span lines
         #expect(lines > 25 && lines < 45, "\(lines) lines")
-        let args = ["in.csv", "-o", "out.csv", "-t", "delay:0.05", "-t", "dedupe:status,city", "--max-runtime", "0.1"]
+        // 6,000 rows of 0.1 ms take 0.6 s at the least: at least two slices of 0.1 s on any machine.
+        let args = ["in.csv", "-o", "out.csv", "-t", "delay:0.1", "-t", "dedupe:status,city", "--max-runtime", "0.1"]
         var slices = 0
         while try run(args, scratch).status == 75 { slices += 1; if slices > 60 { break } }
         #expect(slices >= 2)
@@ -89,8 +94,11 @@ import Testing
         let scratch = try Scratch()
         try scratch.write("in.csv", Orders.csv(rows: 3000))
         #expect(try run(["in.csv", "-o", "ref.csv", "-t", "count-by:status"], scratch).status == 0)
-        let args = ["in.csv", "-o", "out.csv", "-t", "delay:0.2", "-t", "count-by:status", "--max-runtime", "0.3"]
-        #expect(try run(args, scratch).status == 75)
+        let args = ["in.csv", "-o", "out.csv", "-t", "delay:0.2", "-t", "count-by:status", "--checkpoint-every", "0.05"]
+        // Stopped once the cursor is past byte 1,000: within about 60 ms more, under 300 of the
+        // 3,000 rows of 0.2 ms, on any machine.
+        let stopped = try stopWhen(["run"] + args, in: scratch, "a cursor past byte 1000") { $0.offset > 1000 }
+        #expect(stopped.status == 75, "\(stopped.stderr)")
         var checkpoint = try #require(try JSONSerialization.jsonObject(with: scratch.read("out.csv.checkpoint")) as? [String: Any])
         let cursor = try #require(checkpoint["cursor"] as? [String: Any])
         let offset = try #require(cursor["offset"] as? Int)
@@ -103,7 +111,7 @@ import Testing
         checkpoint["version"] = 1
         checkpoint["transformStates"] = [NSNull(), "{\"counts\":[\(counts)],\"keys\":[\(keys)]}"]
         try scratch.write("out.csv.checkpoint", String(decoding: try JSONSerialization.data(withJSONObject: checkpoint), as: UTF8.self))
-        let resumed = try run(Array(args.dropLast(2)), scratch)
+        let resumed = try run(args, scratch)
         #expect(resumed.status == 0, "\(resumed.stderr)")
         #expect(try scratch.text("out.csv") == scratch.text("ref.csv"))
         #expect(try scratch.text("out.csv.checkpoint").contains("\"version\" : 2"))
@@ -148,7 +156,9 @@ import Testing
         try scratch.write("check.py", check)
         #expect(try shell("'\(Self.python!)' check.py in.csv ref.csv", in: scratch.url) == 0)
         // Interrupted again and again, then resumed: the same output.
-        let args = ["in.csv", "-o", "out.csv", "-t", "delay:0.1"] + job + ["--max-runtime", "0.25", "--checkpoint-every", "0.05"]
+        // 3,000 rows of 0.3 ms take 0.9 s at the least; a slice of 0.2 s stops within a tick
+        // (10 ms) and a row of its deadline: at least two slices on any machine.
+        let args = ["in.csv", "-o", "out.csv", "-t", "delay:0.3"] + job + ["--max-runtime", "0.2", "--checkpoint-every", "0.05"]
         var slices = 0
         while true {
             let r = try run(args, scratch)

@@ -78,8 +78,11 @@ enum Tool {
             self.started = started
         }
 
+        var pid: Int32 { process.processIdentifier }
+
+        /// Sends `sig`, unless the run has ended (its pid may be someone else's by now).
         func signal(_ sig: Int32) {
-            kill(process.processIdentifier, sig)
+            if process.isRunning { kill(process.processIdentifier, sig) }
         }
 
         var isRunning: Bool { process.isRunning }
@@ -158,22 +161,36 @@ enum Orders {
     }
 }
 
-/// Runs `args` again and again, SIGKILLing each run after a random delay (milliseconds, from
-/// `delays`), until a run finishes by itself; after `maxKills` kills the next run may finish
-/// (or, with `finishing: false`, none is started). `afterKill` sees each killed run's result
-/// (and can look at the files it left). Returns how many runs were killed; a run that finished
-/// must exit 0.
+/// Runs `args` again and again, SIGKILLing each run at a random moment after it got going,
+/// until a run finishes by itself; after `maxKills` kills the next run may finish. `afterKill`
+/// sees each killed run's result (and can look at the files it left). Returns how many runs
+/// were killed; a run that finished must exit 0.
+///
+/// A run is killed `delays` milliseconds (drawn at random) after its checkpoint first shows it
+/// running past the row it resumed at, and past what `ready` asks for (given the number of runs
+/// killed so far, e.g. a row to spread the kills over the input). So every kill lands after the
+/// run resumed and made progress, however slow the machine. A test that needs some number of
+/// kills before the job ends makes the job long enough for them, however fast the machine: a
+/// `delay:MS` per row bounds how many rows a run can read before it is killed (see the tests).
 @discardableResult
 func killRepeatedly(_ args: [String], in scratch: Scratch, seed: UInt64, maxKills: Int, delays: ClosedRange<Int>,
-                    finishing: Bool = true, afterKill: (Tool.Result) throws -> Void = { _ in }) throws -> Int {
+                    ready: (CheckpointView, _ kills: Int) -> Bool = { _, _ in true },
+                    afterKill: (Tool.Result) throws -> Void = { _ in }) throws -> Int {
     var rng = SplitMix(seed: seed)
+    let name = checkpointName(args)
     var kills = 0
     while true {
-        if kills == maxKills && !finishing { return kills }
+        let resumedAt = readCheckpoint(scratch, name)?.rowsRead ?? 0
         let running = try Tool.start(args, in: scratch.url)
         if kills < maxKills {
-            usleep(UInt32((delays.lowerBound + Int(rng.next() % UInt64(delays.count))) * 1000))
-            if running.isRunning {
+            let delay = delays.lowerBound + Int(rng.next() % UInt64(delays.count))
+            let going = try waitUntil(running, "run \(kills + 1) past row \(resumedAt) and ready for its kill (\(name))") {
+                guard let cp = readCheckpoint(scratch, name), cp.pid == running.pid, cp.status == "running",
+                      cp.rowsRead > resumedAt else { return false }
+                return ready(cp, kills)
+            }
+            if going {
+                usleep(UInt32(delay * 1000))
                 running.signal(SIGKILL)
                 let r = running.wait()
                 if r.signaled {
@@ -207,24 +224,153 @@ func capture(_ executable: String, _ args: [String], in dir: URL? = nil) throws 
     return (p.terminationStatus, output)
 }
 
-/// Starts `args` and SIGKILLs the run as soon as the checkpoint file `checkpoint` holds text
-/// that `shows` accepts (polled every 2 ms), so a test can kill at a chosen stage of a job
-/// whatever the machine's speed. Returns the killed run, or nil when the run ended first (it
-/// must then have exited 0).
-func killWhenCheckpoint(_ args: [String], in scratch: Scratch, checkpoint: String,
-                        shows: (String) -> Bool) throws -> Tool.Result? {
-    let running = try Tool.start(args, in: scratch.url)
+// MARK: Waiting for what a running job shows
+
+/// A checkpoint as the waits below read it: its JSON, with the fields they look at.
+struct CheckpointView {
+    let json: [String: Any]
+
+    init?(_ data: Data) {
+        guard let json = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else { return nil }
+        self.json = json
+    }
+
+    var status: String? { json["status"] as? String }
+    var pid: Int32? { (json["pid"] as? Int).map { Int32($0) } }
+    var cursor: [String: Any] { json["cursor"] as? [String: Any] ?? [:] }
+    /// Rows read over all runs up to the cursor.
+    var rowsRead: Int { cursor["rowsRead"] as? Int ?? 0 }
+    /// The cursor's byte offset in the current input (uncompressed for gzip).
+    var offset: Int { cursor["offset"] as? Int ?? 0 }
+    /// Which input file the cursor is in (0 for the first).
+    var file: Int { cursor["file"] as? Int ?? 0 }
+    var outputLength: Int { (json["output"] as? [String: Any])?["length"] as? Int ?? 0 }
+    var gzip: [String: Any]? { json["gzip"] as? [String: Any] }
+    /// The gzip member of the access point the checkpoint holds (1 for the first).
+    var gzipMember: Int? { gzip?["member"] as? Int }
+    var atMemberStart: Bool? { gzip?["atMemberStart"] as? Bool }
+}
+
+/// The checkpoint file `args` (a `run` command line) writes: `--checkpoint PATH`, or `OUTPUT.checkpoint`.
+func checkpointName(_ args: [String]) -> String {
+    if let i = args.firstIndex(of: "--checkpoint"), i + 1 < args.count { return args[i + 1] }
+    if let i = args.firstIndex(of: "-o"), i + 1 < args.count { return args[i + 1] + ".checkpoint" }
+    return "out.csv.checkpoint"
+}
+
+/// The checkpoint `name` in `scratch`, if there is one.
+func readCheckpoint(_ scratch: Scratch, _ name: String) -> CheckpointView? {
+    (try? scratch.read(name)).flatMap(CheckpointView.init)
+}
+
+/// The events of the events file `name` in `scratch` (its complete lines; the last one may be
+/// being written).
+func readEvents(_ scratch: Scratch, _ name: String) -> [[String: Any]] {
+    guard let text = try? scratch.text(name) else { return [] }
+    return text.split(separator: "\n", omittingEmptySubsequences: true).dropLast(text.hasSuffix("\n") ? 0 : 1).compactMap {
+        (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any]
+    }
+}
+
+/// A run did not reach the state a test waited for in time.
+struct WaitTimedOut: Error, CustomStringConvertible {
+    var description: String
+}
+
+/// How long a test waits at most for a run to show a state: far longer than any test's run takes
+/// on a slow machine, so that a run that never gets there fails the test instead of hanging it.
+let safetyTimeout = 120.0
+
+/// Polls `shows` every 2 ms until it holds while `running` still runs (true), or the run ends
+/// first (false). After `timeout` seconds it SIGKILLs the run and throws, saying what it waited for.
+func waitUntil(_ running: Tool.Running, _ what: String, timeout: Double = safetyTimeout,
+               _ shows: () -> Bool) throws -> Bool {
+    let deadline = Date().addingTimeInterval(timeout)
     while running.isRunning {
-        if let text = try? scratch.text(checkpoint), shows(text) {
+        if shows() { return running.isRunning }
+        if Date() > deadline {
             running.signal(SIGKILL)
-            let r = running.wait()
-            if r.signaled { return r }
-            #expect(r.status == 0, "run ended with \(r.status): \(r.stderr)")
-            return nil
+            _ = running.wait()
+            throw WaitTimedOut(description: "the run did not show \(what) within \(Int(timeout)) s")
         }
         usleep(2000)
     }
+    return false
+}
+
+/// Sends `sig` to `running` as soon as the checkpoint `name` shows, as written by this run
+/// (its pid, status running), a state that `shows` accepts: whatever the machine's speed, the
+/// signal lands once the run is where the test needs it. Returns false, without signalling,
+/// when the run ended first; throws when it shows nothing of the kind within `timeout` seconds.
+@discardableResult
+func signalWhen(_ running: Tool.Running, _ sig: Int32, in scratch: Scratch, checkpoint name: String,
+                _ what: String, timeout: Double = safetyTimeout,
+                shows: (CheckpointView) -> Bool = { _ in true }) throws -> Bool {
+    let reached = try waitUntil(running, "a checkpoint with \(what) (\(name))", timeout: timeout) {
+        guard let cp = readCheckpoint(scratch, name), cp.pid == running.pid, cp.status == "running" else { return false }
+        return shows(cp)
+    }
+    if reached { running.signal(sig) }
+    return reached
+}
+
+/// Sends `sig` to `running` as soon as the events file `name` holds events that `shows`
+/// accepts. Returns false, without signalling, when the run ended first; throws when the events
+/// show nothing of the kind within `timeout` seconds.
+@discardableResult
+func signalWhen(_ running: Tool.Running, _ sig: Int32, in scratch: Scratch, events name: String,
+                _ what: String, timeout: Double = safetyTimeout,
+                shows: ([[String: Any]]) -> Bool) throws -> Bool {
+    let reached = try waitUntil(running, "events with \(what) (\(name))", timeout: timeout) {
+        shows(readEvents(scratch, name))
+    }
+    if reached { running.signal(sig) }
+    return reached
+}
+
+/// Starts `args` and stops the run with `sig` (SIGTERM unless told) as soon as its checkpoint
+/// shows `what` (see ``signalWhen(_:_:in:checkpoint:_:timeout:shows:)``); returns the run's
+/// result. A run that ended before showing it is recorded as an issue.
+func stopWhen(_ args: [String], in scratch: Scratch, signal sig: Int32 = SIGTERM, _ what: String,
+              shows: (CheckpointView) -> Bool) throws -> Tool.Result {
+    let running = try Tool.start(args, in: scratch.url)
+    let signalled = try signalWhen(running, sig, in: scratch, checkpoint: checkpointName(args), what, shows: shows)
     let r = running.wait()
-    #expect(r.status == 0, "run ended with \(r.status): \(r.stderr)")
-    return nil
+    if !signalled { Issue.record("the run ended (status \(r.status)) before its checkpoint showed \(what): \(r.stderr)") }
+    return r
+}
+
+/// Whether signal `sig` sent to process `pid` is no longer pending: a handler has taken it.
+func signalTaken(_ sig: Int32, by pid: Int32) -> Bool {
+    guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return true }
+    let bit = UInt64(1) << UInt64(sig - 1)
+    for line in status.split(separator: "\n") where line.hasPrefix("ShdPnd:") || line.hasPrefix("SigPnd:") {
+        let mask = UInt64(line.split(separator: "\t").last.map(String.init) ?? "0", radix: 16) ?? 0
+        if mask & bit != 0 { return false }
+    }
+    return true
+}
+
+/// Whether the main thread of process `pid` is asleep in `nanosleep` (Linux): in a job whose
+/// first checkpoint is written, that is a row's `delay:` under way.
+func sleepsInARow(_ pid: Int32) -> Bool {
+    let task = "/proc/\(pid)/task/\(pid)"
+    if let wchan = try? String(contentsOfFile: "\(task)/wchan", encoding: .utf8), wchan.contains("nanosleep") { return true }
+    guard let syscall = try? String(contentsOfFile: "\(task)/syscall", encoding: .utf8),
+          let number = syscall.split(separator: " ").first.flatMap({ Int($0) }) else { return false }
+    #if arch(x86_64)
+    return number == 230 || number == 35      // clock_nanosleep, nanosleep
+    #elseif arch(arm64)
+    return number == 115 || number == 101
+    #else
+    return false
+    #endif
+}
+
+/// Waits until `running` has written its first checkpoint and its main thread sleeps in a row's
+/// `delay:` (a signal then lands inside that row); false when the run ended first.
+func waitUntilInARow(_ running: Tool.Running, in scratch: Scratch, checkpoint name: String) throws -> Bool {
+    try waitUntil(running, "its first checkpoint, then a row under way") {
+        readCheckpoint(scratch, name)?.pid == running.pid && sleepsInARow(running.pid)
+    }
 }
