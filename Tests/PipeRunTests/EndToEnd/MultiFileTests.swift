@@ -144,4 +144,35 @@ import Testing
         }
         #expect(stops >= 5, "only \(stops) runs were stopped")
     }
+
+    @Test func summaryAndStatusOfAManyFileJobAcrossRuns() throws {
+        let scratch = try Scratch()
+        try FileManager.default.createDirectory(at: scratch.file("in"), withIntermediateDirectories: true)
+        for i in 1...4 { try scratch.write("in/p\(i).csv", Orders.csv(rows: 1500, seed: UInt64(i))) }
+        let whole = try Tool.run(["run", "in/p*.csv", "-o", "whole.csv"], in: scratch.url)
+        let megabytes = whole.stderr.firstMatch(of: #/([\d.]+) MB in/#).map { String($0.1) }
+        #expect(megabytes != nil, "\(whole.stderr)")
+        // 6,000 rows of 0.2 ms take 1.2 s at the least, and a slice of 0.3 s stops within a
+        // tick (10 ms) and a row of its deadline: at least three runs on any machine.
+        let args = ["run", "in/p*.csv", "-o", "sliced.csv", "-t", "delay:0.2", "--max-runtime", "0.3"]
+        var last = try Tool.run(args, in: scratch.url)
+        var runs = 1
+        while last.status == 75 && runs < 40 {
+            last = try Tool.run(args, in: scratch.url)
+            runs += 1
+        }
+        #expect(last.status == 0)
+        #expect(runs >= 3)
+        #expect(last.stderr.contains("\(megabytes ?? "?") MB in"), "\(last.stderr)")
+        // The last input changed before its turn and was left out: status names the last file read.
+        let skipArgs = ["run", "in/p*.csv", "-o", "skip.csv", "-t", "delay:0.2", "--skip-changed-inputs"]
+        // Stopped once rows are read: within about 60 ms, under 300 rows of 0.2 ms, long before p4.
+        let stopped = try stopWhen(skipArgs + ["--checkpoint-every", "0.05"], in: scratch, "rows read") { $0.rowsRead > 0 }
+        #expect(stopped.status == 75, "\(stopped.stderr)")
+        #expect(try #require(readCheckpoint(scratch, "skip.csv.checkpoint")).file < 3)
+        try scratch.write("in/p4.csv", "changed\n")
+        #expect(try Tool.run(skipArgs, in: scratch.url).status == 0)
+        let status = try Tool.run(["status", "skip.csv"], in: scratch.url)
+        #expect(status.stdout.contains("input       in/p3.csv (input 3 of 4)"), "\(status.stdout)")
+    }
 }

@@ -190,4 +190,23 @@ import Testing
         #expect(picky.status == 0, "\(picky.stderr)")
         #expect(try scratch.text("p.csv") == "n\n2\n")
     }
+
+    @Test func grepMatchesAtTheEndOfALine() throws {
+        let scratch = try Scratch()
+        try scratch.write("g.log", "GET 500\r\nGET 200\nPOST 500")
+        #expect(try Tool.run(["run", "g.log", "-o", "g.out", "--format", "lines", "-t", "grep:500$"], in: scratch.url).status == 0)
+        #expect(try scratch.text("g.out") == "GET 500\nPOST 500\n")
+        try scratch.write("g.csv", "a,b\nx,500\ny,5000\n")
+        #expect(try Tool.run(["run", "g.csv", "-o", "c.out", "-t", "grep:,500$"], in: scratch.url).status == 0)
+        #expect(try scratch.text("c.out") == "a,b\nx,500\n")
+    }
+
+    @Test func replaceEveryMatchInALongField() throws {
+        let scratch = try Scratch()
+        let n = 50_000
+        try scratch.write("in.csv", "a,b\n" + String(repeating: "x", count: n) + ",1\n")
+        let r = try Tool.run(["run", "in.csv", "-o", "out.csv", "-t", "replace:a/x/yz"], in: scratch.url)
+        #expect(r.status == 0)
+        #expect(try scratch.text("out.csv") == "a,b\n" + String(repeating: "yz", count: n) + ",1\n")
+    }
 }
