@@ -9,6 +9,10 @@ import CScan
 /// the next listed position (for a quoted field: the next listed quote that is not doubled).
 /// A record's fields are views into the buffer, or into a scratch buffer when `""` escapes had
 /// to be removed. Nothing is allocated per record.
+///
+/// The syntax of each format is a ``RecordParsing`` type (``CSVRecordFormat``,
+/// ``LineRecordFormat``); this type is the buffer machinery they share, and the record loop,
+/// specialised on each.
 package final class RecordReader {
     package enum Next {
         case record
@@ -16,17 +20,15 @@ package final class RecordReader {
         case end
     }
 
-    private enum Step {
-        case done(end: Int, newlines: Int64)
-        case needMore
-        case bad(StaticString, at: Int)
-    }
-
     let source: ByteSource
     /// The source, when it lists the special bytes itself (for this reader's delimiter).
     private let indexing: (any IndexingByteSource)?
     let format: RecordFormat
     let delimiter: UInt8
+    /// Whether the format's parser reads the list of special bytes (see ``RecordParsing``).
+    private let usesSpecialBytes: Bool
+    /// Whether a lone CR ends a line, for finding where a malformed record ends.
+    private let loneCREndsLine: Bool
     let maxRecordBytes: Int
     /// The most fields a record may have; a record with more is bad. This bounds the memory a
     /// record of nothing but delimiters takes (16 to 32 bytes per field).
@@ -44,7 +46,7 @@ package final class RecordReader {
     @exclusivity(unchecked) private var baseOffset: Int64 = 0
     @exclusivity(unchecked) private var nextLine: Int64 = 1
     /// Positions in `buf` of every special byte of `buf[0..<end]` at or after the first
-    /// unparsed record (CSV and TSV only), then `end` as a sentinel.
+    /// unparsed record (for a format that uses them), then `end` as a sentinel.
     @exclusivity(unchecked) private var specials: UnsafeMutablePointer<UInt32>
     @exclusivity(unchecked) private var specialCount = 0
     /// The reader's own buffer and list; `buf` and `specials` are these, or a lent block's.
@@ -58,14 +60,10 @@ package final class RecordReader {
     @exclusivity(unchecked) private var lent: ReadAheadSource.LentBlock?
     /// The first entry of `specials` that may lie at or after the parser's position.
     @exclusivity(unchecked) private var nextSpecial = 0
-    /// Set when the parser asks for more input in the middle of a quoted field (only a quote
-    /// can end the record then); read and cleared by every refill.
-    @exclusivity(unchecked) private var stoppedInQuotes = false
-    /// The first entry at or after the start of the record being parsed.
-    @exclusivity(unchecked) private var recordFirstSpecial = 0
 
-    @exclusivity(unchecked) private var fields: UnsafeMutablePointer<Field>
-    /// The current record's fields: `fields`, or a block's parsed ahead.
+    /// The fields of the records this reader parses.
+    @exclusivity(unchecked) private var fieldList: FieldList
+    /// The current record's fields: `fieldList`'s, or a block's parsed ahead.
     @exclusivity(unchecked) private var rowFields: UnsafeMutablePointer<Field>
     /// Where the records of the lent block parsed ahead start (see ``BlockParser``), or -1:
     /// arriving exactly there, the reader takes them instead of parsing.
@@ -81,16 +79,11 @@ package final class RecordReader {
     @exclusivity(unchecked) package private(set) var recordsParsedAhead = 0
     /// ``nextSpecial`` after the last record parsed ahead.
     @exclusivity(unchecked) private var parsedEndSpecial = 0
-    @exclusivity(unchecked) private var fieldCapacity = 64
     @exclusivity(unchecked) private var fieldCount = 0
     @exclusivity(unchecked) private var recordStart = 0
     @exclusivity(unchecked) private var recordEnd = 0
     /// Whether the current record is exactly what writing its fields back gives (see ``Row``).
     @exclusivity(unchecked) private var recordIsVerbatim = false
-    /// Set by the parser at a CR line end or a quoted field that needs no quotes.
-    @exclusivity(unchecked) private var sawQuoteOrCR = false
-    /// Whether the record just parsed has more than ``maxFields`` fields.
-    @exclusivity(unchecked) private var tooManyFields = false
 
     /// The byte offset where the current record starts.
     @exclusivity(unchecked) package private(set) var recordOffset: Int64 = 0
@@ -100,7 +93,10 @@ package final class RecordReader {
     package init(source: ByteSource, format: RecordFormat, delimiter: UInt8, bufferSize: Int = 1 << 20,
                  maxRecordBytes: Int = 64 << 20, maxFields: Int = RecordReader.defaultMaxFields) {
         self.source = source
-        if format != .lines, let indexing = source as? any IndexingByteSource, indexing.indexedDelimiter == delimiter {
+        let parsing = format.parsing
+        usesSpecialBytes = parsing.usesSpecialBytes
+        loneCREndsLine = parsing.loneCREndsLine
+        if parsing.usesSpecialBytes, let indexing = source as? any IndexingByteSource, indexing.indexedDelimiter == delimiter {
             self.indexing = indexing
         } else {
             indexing = nil
@@ -111,7 +107,6 @@ package final class RecordReader {
         self.maxRecordBytes = min(max(maxRecordBytes, 1024), RecordReader.largestRecordLimit)
         capacity = min(max(bufferSize, 64), self.maxRecordBytes)
         self.maxFields = max(maxFields, 1)
-        fieldCapacity = min(fieldCapacity, self.maxFields)
         // Blocks are lent only when every record one can hold is within the limit.
         if let ahead = source as? ReadAheadSource, indexing != nil,
            ahead.headroom + ahead.blockSize <= min(capacity, self.maxRecordBytes) {
@@ -120,14 +115,14 @@ package final class RecordReader {
             lender = nil
         }
         ownCapacity = capacity
-        if let lender, format != .lines, lender.parsesRecords == .never, BlockParser.fieldsMatchC {
+        if let lender, parsing.isParsedAhead, lender.parsesRecords == .never, BlockParser.fieldsMatchC {
             lender.parsesRecords = .whenReaderBusy
         }
         ownBuf = .allocate(capacity: capacity)
         buf = ownBuf
         scratch = .allocate(capacity: capacity)
-        fields = .allocate(capacity: fieldCapacity)
-        rowFields = fields
+        fieldList = FieldList(capacity: 64, limit: self.maxFields)
+        rowFields = fieldList.base
         ownSpecialsCapacity = capacity + 65
         ownSpecials = .allocate(capacity: ownSpecialsCapacity)
         specials = ownSpecials
@@ -144,7 +139,7 @@ package final class RecordReader {
         if let lent { lender?.giveBack(lent) }
         ownBuf.deallocate()
         scratch.deallocate()
-        fields.deallocate()
+        fieldList.deallocate()
         ownSpecials.deallocate()
     }
 
@@ -196,39 +191,24 @@ package final class RecordReader {
 
     /// Moves to the next record.
     package func next() throws -> Next {
+        // The table of ``RecordFormat/parsing``, as a switch: one branch per record, to the
+        // record loop specialised on the format.
+        switch format {
+        case .csv, .tsv: try next(parsing: CSVRecordFormat.self)
+        case .lines: try next(parsing: LineRecordFormat.self)
+        }
+    }
+
+    /// ``next()`` for records of the syntax `Format`. (The loop every record goes through: the
+    /// format's parse and check are inlined into it.)
+    private func next<Format: RecordParsing>(parsing _: Format.Type) throws -> Next {
         while true {
-            // The parser of parsed-ahead records knows no field limit: leave a record with too
-            // many fields to this thread's parser, which reports it.
-            if pos == parsedAt && Int(parsedRecord!.pointee.field_count) > maxFields { parsedAt = -1 }
-            if pos == parsedAt {
-                // A record parsed ahead on the read-ahead thread (never at the input's start,
-                // nor at the end of the buffer).
-                let record = parsedRecord!.pointee
-                parsedRecord! += 1
-                parsedLeft -= 1
-                recordStart = pos
-                recordEnd = Int(record.end)
-                rowFields = parsedFields! + Int(record.first_field)
-                fieldCount = Int(record.field_count)
-                recordIsVerbatim = record.flags & 1 != 0
-                recordOffset = baseOffset + Int64(pos)
-                recordLine = nextLine
-                pos = recordEnd
-                nextLine += Int64(record.flags >> 1)
-                recordsParsedAhead += 1
-                // (Left set when the last record this thread parsed was too wide and bad as well.)
-                tooManyFields = false
-                if parsedLeft == 0 {
-                    parsedAt = -1
-                    nextSpecial = parsedEndSpecial
-                } else {
-                    parsedAt = pos
+            if Format.isParsedAhead && pos == parsedAt && takeRecordParsedAhead() {
+                switch checkRecord(Format.self, tooManyFields: false) {
+                case .accept: return .record
+                case .skip: continue
+                case .reject(let reason): return .malformed(malformedCurrentRecord(reason))
                 }
-                if let malformed = checkRecord() {
-                    if let malformed { return .malformed(malformed) }
-                    continue
-                }
-                return .record
             }
             if pos == end {
                 if eof { return .end }
@@ -240,63 +220,96 @@ package final class RecordReader {
                 if end - pos < 3 && !eof { try refill(); continue }
                 if end - pos >= 3 && buf[pos] == 0xEF && buf[pos + 1] == 0xBB && buf[pos + 2] == 0xBF { pos += 3; continue }
             }
-            sawQuoteOrCR = false
-            tooManyFields = false
-            let step = format == .lines ? parseLine(pos) : parseCSVRecord(pos)
-            switch step {
-            case .done(let recEnd, let newlines):
+            // The first list entry at or after the record's start (the list ends with `end`).
+            var first = nextSpecial
+            if Format.usesSpecialBytes {
+                while Int(specials[first]) < pos { first += 1 }
+                entriesSkipped &+= first - nextSpecial
+            }
+            var input = RecordInput(bytes: buf, end: end, isAtEnd: eof, delimiter: delimiter, specials: specials,
+                                    nextSpecial: first, scratch: scratch)
+            // (Parsed into a local copy, which stays in registers.)
+            var parsed = fieldList
+            parsed.removeAll()
+            let outcome = Format.parseRecord(at: pos, in: &input, into: &parsed)
+            fieldList = parsed
+            switch outcome {
+            case .record(let recordEnd, let newlines, let verbatim):
+                nextSpecial = input.nextSpecial
                 recordStart = pos
-                recordEnd = recEnd
-                rowFields = fields
-                recordIsVerbatim = !sawQuoteOrCR
+                self.recordEnd = recordEnd
+                rowFields = parsed.base
+                fieldCount = parsed.count
+                recordIsVerbatim = verbatim
                 recordOffset = baseOffset + Int64(pos)
                 recordLine = nextLine
-                pos = recEnd
+                pos = recordEnd
                 nextLine += newlines
-                if format != .lines, let malformed = checkRecord() {
-                    if let malformed { return .malformed(malformed) }
-                    continue
+                switch checkRecord(Format.self, tooManyFields: parsed.overflowed) {
+                case .accept: return .record
+                case .skip: continue
+                case .reject(let reason): return .malformed(malformedCurrentRecord(reason))
                 }
-                return .record
-            case .needMore:
-                if try !refill() {
+            case .needMore(let insideQuotes):
+                nextSpecial = input.nextSpecial
+                if try !refill(insideQuotes: insideQuotes) {
                     return .malformed(try skipOverlongRecord())
                 }
-            case .bad(let staticReason, let at):
+            case .malformed(let staticReason, let at):
                 let reason = "\(staticReason)"
                 // The parser may have looked far ahead (an unterminated quote): the next record
                 // starts before that, but not before this one.
-                nextSpecial = recordFirstSpecial
+                nextSpecial = first
                 // Resynchronise at the next line feed after the error.
                 if let lf = findLineFeed(from: at) {
-                    return .malformed(malformed(reason, errorAt: at, resync: lf, newlines: countLineFeeds(pos, lf),
-                                                alreadyAdvanced: false))
+                    return .malformed(malformed(reason, errorAt: at, resync: lf, newlines: countLineFeeds(pos, lf)))
                 }
                 if !eof {
                     if try refill() { continue }
                 }
-                return .malformed(malformed(reason, errorAt: at, resync: end, newlines: countLineFeeds(pos, end),
-                                            alreadyAdvanced: false))
+                return .malformed(malformed(reason, errorAt: at, resync: end, newlines: countLineFeeds(pos, end)))
             }
         }
     }
 
-    /// Checks the CSV or TSV record just parsed: nil when it is good, `.some(nil)` when it is a
-    /// blank line (no record, as in Python's csv module and most CSV tools), else why it is bad.
+    /// Takes the record parsed ahead at ``pos`` (never at the input's start, nor at the end of
+    /// the buffer) as the current record. False for a record with more than ``maxFields``
+    /// fields: the parser on the read-ahead thread knows no field limit, and leaves the rest of
+    /// its block to this thread's, which reports it.
     @inline(__always)
-    private func checkRecord() -> MalformedRecord?? {
-        let first = buf[recordStart]
-        if fieldCount == 1 && (first == 10 || first == 13) { return .some(nil) }
-        if tooManyFields {
-            tooManyFields = false
-            let reason = "more than \(maxFields) fields (--max-fields)"
-            return .some(malformed(reason, errorAt: recordStart, resync: recordEnd, newlines: 0, alreadyAdvanced: true))
+    private func takeRecordParsedAhead() -> Bool {
+        let record = parsedRecord!.pointee
+        if Int(record.field_count) > maxFields {
+            parsedAt = -1
+            return false
         }
-        if let expected = expectedFields, fieldCount != expected, !flexible {
-            let reason = "expected \(expected) fields, found \(fieldCount)"
-            return .some(malformed(reason, errorAt: recordStart, resync: recordEnd, newlines: 0, alreadyAdvanced: true))
+        parsedRecord! += 1
+        parsedLeft -= 1
+        recordStart = pos
+        recordEnd = Int(record.end)
+        rowFields = parsedFields! + Int(record.first_field)
+        fieldCount = Int(record.field_count)
+        recordIsVerbatim = record.flags & 1 != 0
+        recordOffset = baseOffset + Int64(pos)
+        recordLine = nextLine
+        pos = recordEnd
+        nextLine += Int64(record.flags >> 1)
+        recordsParsedAhead += 1
+        if parsedLeft == 0 {
+            parsedAt = -1
+            nextSpecial = parsedEndSpecial
+        } else {
+            parsedAt = pos
         }
-        return nil
+        return true
+    }
+
+    /// Checks the record just parsed: one with more than ``maxFields`` fields is malformed,
+    /// whatever its format; the format checks the rest.
+    @inline(__always)
+    private func checkRecord<Format: RecordParsing>(_: Format.Type, tooManyFields: Bool) -> RecordCheck {
+        if tooManyFields { return .reject("more than \(maxFields) fields (--max-fields)") }
+        return Format.check(rawRecord, fieldCount: fieldCount, expectedFields: flexible ? nil : expectedFields)
     }
 
     /// The buffer is full and may not grow: reports the record as too long and skips to the
@@ -304,7 +317,7 @@ package final class RecordReader {
     private func skipOverlongRecord() throws -> MalformedRecord {
         let reason = "record longer than \(maxRecordBytes) bytes (an unterminated quote?)"
         if let resync = findLineFeed(from: pos) {
-            return malformed(reason, errorAt: pos, resync: resync, newlines: 1, alreadyAdvanced: false)
+            return malformed(reason, errorAt: pos, resync: resync, newlines: 1)
         }
         let record = MalformedRecord(reason: reason, offset: baseOffset + Int64(pos), errorOffset: baseOffset + Int64(pos),
                                      line: nextLine, raw: Array(UnsafeBufferPointer(start: buf + pos, count: min(end - pos, 4096))))
@@ -325,13 +338,15 @@ package final class RecordReader {
         return record
     }
 
-    private func malformed(_ reason: String, errorAt: Int, resync: Int, newlines: Int64,
-                           alreadyAdvanced: Bool) -> MalformedRecord {
-        if alreadyAdvanced {
-            // recordStart/recordEnd/pos already describe the record.
-            return MalformedRecord(reason: reason, offset: recordOffset, errorOffset: recordOffset,
-                                   line: recordLine, raw: Array(UnsafeBufferPointer(start: buf + recordStart, count: recordEnd - recordStart)))
-        }
+    /// The current record (just parsed, and passed), as malformed.
+    private func malformedCurrentRecord(_ reason: String) -> MalformedRecord {
+        MalformedRecord(reason: reason, offset: recordOffset, errorOffset: recordOffset,
+                        line: recordLine, raw: Array(UnsafeBufferPointer(start: buf + recordStart, count: recordEnd - recordStart)))
+    }
+
+    /// The bytes from ``pos`` to `resync` (holding `newlines` line feeds), malformed at
+    /// `errorAt`, as the current record, and passes them.
+    private func malformed(_ reason: String, errorAt: Int, resync: Int, newlines: Int64) -> MalformedRecord {
         let record = MalformedRecord(
             reason: reason, offset: baseOffset + Int64(pos), errorOffset: baseOffset + Int64(errorAt),
             line: nextLine, raw: Array(UnsafeBufferPointer(start: buf + pos, count: resync - pos)))
@@ -349,7 +364,7 @@ package final class RecordReader {
         guard from < end else { return nil }
         let lf = memchr(buf + from, 10, end - from).map { $0.assumingMemoryBound(to: UInt8.self) - buf }
         let crLimit = (lf ?? end) - from
-        if format != .lines, crLimit > 0, let cr = memchr(buf + from, 13, crLimit) {
+        if loneCREndsLine, crLimit > 0, let cr = memchr(buf + from, 13, crLimit) {
             let at = cr.assumingMemoryBound(to: UInt8.self) - buf
             if at + 1 < end { return at + 1 }
             return eof ? at + 1 : nil
@@ -370,14 +385,13 @@ package final class RecordReader {
     /// Moves the unread bytes to the front and reads more; grows the buffer when a record fills
     /// it. Returns false when the buffer is full and may not grow. With a read-ahead source that
     /// lends whole blocks, the unread bytes go in front of the next block instead, and the
-    /// block is the buffer: nothing is copied but a partial record.
+    /// block is the buffer: nothing is copied but a partial record. `insideQuotes`: the parse
+    /// asked for more inside a quoted field, so that only a quote can end the record.
     @discardableResult
-    private func refill() throws -> Bool {
+    private func refill(insideQuotes: Bool = false) throws -> Bool {
         refills += 1
-        // What could end a long partial record (see the filling below); the flag is the last
-        // parse's, whichever way this refill goes.
-        let ending: Int32 = stoppedInQuotes ? 34 : 10
-        stoppedInQuotes = false
+        // What could end a long partial record (see the filling below).
+        let ending: Int32 = insideQuotes ? 34 : 10
         // Keep the positions of the unread bytes' special bytes (the parser starts again at `pos`).
         var kept = 0
         var upper = specialCount
@@ -483,7 +497,7 @@ package final class RecordReader {
                 specialCount += got.specials
             } else {
                 n = try source.read(into: room)
-                if n > 0 && format != .lines {
+                if n > 0 && usesSpecialBytes {
                     specialCount += cscan_index_specials(buf + end, n, delimiter, UInt32(end), specials + specialCount)
                 }
             }
@@ -510,166 +524,5 @@ package final class RecordReader {
         ownSpecials = grown
         specials = grown
         ownSpecialsCapacity = newCapacity
-    }
-
-    private func growFields() {
-        let newCapacity = min(fieldCapacity * 2, maxFields)
-        let grown = UnsafeMutablePointer<Field>.allocate(capacity: newCapacity)
-        grown.moveInitialize(from: fields, count: fieldCapacity)
-        fields.deallocate()
-        fields = grown
-        fieldCapacity = newCapacity
-    }
-
-    @inline(__always)
-    private func setField(_ index: Int, _ start: UnsafeMutablePointer<UInt8>, _ count: Int) {
-        (fields + index).initialize(to: Field(UnsafeRawBufferPointer(start: start, count: count)))
-    }
-
-    /// One line, one field.
-    private func parseLine(_ start: Int) -> Step {
-        let b = buf
-        if let q = memchr(b + start, 10, end - start) {
-            let lf = q.assumingMemoryBound(to: UInt8.self) - b
-            var fieldEnd = lf
-            if fieldEnd > start && b[fieldEnd - 1] == 13 { fieldEnd -= 1; sawQuoteOrCR = true }
-            setField(0, b + start, fieldEnd - start)
-            fieldCount = 1
-            return .done(end: lf + 1, newlines: 1)
-        }
-        if !eof { return .needMore }
-        var fieldEnd = end
-        if fieldEnd > start && b[fieldEnd - 1] == 13 { fieldEnd -= 1; sawQuoteOrCR = true }
-        setField(0, b + start, fieldEnd - start)
-        fieldCount = 1
-        return .done(end: end, newlines: 0)
-    }
-
-    /// The record's `nf` fields end at the CR at `p`: CRLF, or a lone CR (both a line end).
-    @inline(__always)
-    private func endAtCR(_ p: Int, fields nf: Int, newlines: Int64) -> Step {
-        sawQuoteOrCR = true
-        if p + 1 < end {
-            fieldCount = nf
-            return .done(end: buf[p + 1] == 10 ? p + 2 : p + 1, newlines: newlines + 1)
-        }
-        if !eof { return .needMore }
-        fieldCount = nf
-        return .done(end: p + 1, newlines: newlines + 1)
-    }
-
-    /// One RFC 4180 record starting at `start`. Every special byte is listed, so each list
-    /// entry ends a field, is a quote, or ends the line: a field starts just after the previous
-    /// entry, and it is quoted when its first byte is listed (a quote).
-    private func parseCSVRecord(_ start: Int) -> Step {
-        let b = buf
-        let e = end
-        let d = delimiter
-        let ix = specials
-        var k = nextSpecial
-        defer { nextSpecial = k }
-        // The list ends with `e`, so this stops.
-        let k0 = k
-        while Int(ix[k]) < start { k += 1 }
-        entriesSkipped &+= k - k0
-        recordFirstSpecial = k
-        var fieldStart = start
-        var nf = 0
-        var newlines: Int64 = 0
-        var scratchUsed = 0
-        while true {
-            if nf == fieldCapacity {
-                if nf == maxFields {
-                    // Parse on to the record's end, keeping no more fields (the last slot is
-                    // overwritten), and report the record as bad there.
-                    tooManyFields = true
-                    nf -= 1
-                } else {
-                    growFields()
-                }
-            }
-            var q = Int(ix[k])
-            if q == e {
-                // No special byte left: the record goes on after the buffer, or ends the input.
-                if !eof { return .needMore }
-                setField(nf, b + fieldStart, e - fieldStart)
-                fieldCount = nf + 1
-                return .done(end: e, newlines: newlines)
-            }
-            var c = b[q]
-            if c == 34 {
-                if q != fieldStart { return .bad("a quote inside an unquoted field", at: q) }
-                // A quoted field: jump from quote to quote.
-                // Whether the field holds a delimiter, quote, CR or LF, so that a writer quotes
-                // it too (else the record is not written back byte for byte).
-                var mustBeQuoted = false
-                let contentStart = q + 1
-                var segment = contentStart
-                var unescaped = false
-                let scratchStart = scratchUsed
-                k += 1
-                while true {
-                    // The next quote, counting line feeds on the way.
-                    var qi = Int(ix[k])
-                    while qi < e && b[qi] != 34 {
-                        if b[qi] == 10 { newlines += 1 }
-                        mustBeQuoted = true
-                        k += 1
-                        qi = Int(ix[k])
-                    }
-                    if qi == e {
-                        if !eof {
-                            stoppedInQuotes = true
-                            return .needMore
-                        }
-                        return .bad("unterminated quoted field", at: fieldStart)
-                    }
-                    if qi + 1 < e && b[qi + 1] == 34 {
-                        // `""` is one quote: copy what came before it, with one quote, to scratch.
-                        let n = qi + 1 - segment
-                        (scratch + scratchUsed).update(from: b + segment, count: n)
-                        scratchUsed += n
-                        unescaped = true
-                        segment = qi + 2
-                        k += 2
-                        continue
-                    }
-                    if qi + 1 == e && !eof { return .needMore }
-                    if !mustBeQuoted && !unescaped { sawQuoteOrCR = true }
-                    if unescaped {
-                        let n = qi - segment
-                        (scratch + scratchUsed).update(from: b + segment, count: n)
-                        scratchUsed += n
-                        setField(nf, scratch + scratchStart, scratchUsed - scratchStart)
-                    } else {
-                        setField(nf, b + contentStart, qi - contentStart)
-                    }
-                    nf += 1
-                    k += 1
-                    q = qi + 1
-                    break
-                }
-                if q == e {
-                    fieldCount = nf
-                    return .done(end: q, newlines: newlines)
-                }
-                // The byte after the closing quote must end the field (be listed).
-                if Int(ix[k]) != q { return .bad("unexpected character after a closing quote", at: q) }
-                c = b[q]
-            } else {
-                setField(nf, b + fieldStart, q - fieldStart)
-                nf += 1
-            }
-            k += 1
-            fieldStart = q + 1
-            if c == d { continue }
-            if c == 10 {
-                fieldCount = nf
-                return .done(end: q + 1, newlines: newlines + 1)
-            }
-            if c == 13 { return endAtCR(q, fields: nf, newlines: newlines) }
-            // A quote right after a closing quote would have been `""`.
-            return .bad("unexpected character after a closing quote", at: q)
-        }
     }
 }

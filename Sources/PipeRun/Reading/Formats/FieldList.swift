@@ -1,0 +1,55 @@
+/// The fields of the record being parsed, in storage the reader reuses for every record.
+///
+/// Appending past ``limit`` keeps the record's parse going (to find its end) but overwrites
+/// the last field, and marks the record as having too many fields: this bounds the memory a
+/// record of nothing but delimiters takes. The reader owns the storage and deallocates it.
+struct FieldList {
+    private(set) var base: UnsafeMutablePointer<Field>
+    private(set) var capacity: Int
+    /// The most fields a record may have.
+    let limit: Int
+    private(set) var count = 0
+    /// Whether the record has more than ``limit`` fields.
+    private(set) var overflowed = false
+
+    init(capacity: Int, limit: Int) {
+        self.limit = max(limit, 1)
+        self.capacity = max(min(capacity, self.limit), 1)
+        base = .allocate(capacity: self.capacity)
+    }
+
+    func deallocate() {
+        base.deallocate()
+    }
+
+    /// Empties the list for the next record.
+    @inline(__always)
+    mutating func removeAll() {
+        count = 0
+        overflowed = false
+    }
+
+    /// Appends the field of `count` bytes at `start`.
+    @inline(__always)
+    mutating func append(_ start: UnsafeMutablePointer<UInt8>, count fieldCount: Int) {
+        if count == capacity { makeRoom() }
+        (base + count).initialize(to: Field(UnsafeRawBufferPointer(start: start, count: fieldCount)))
+        count += 1
+    }
+
+    /// Doubles the storage, up to ``limit``; at the limit, gives the last field's slot to the
+    /// next field.
+    private mutating func makeRoom() {
+        if count == limit {
+            overflowed = true
+            count -= 1
+            return
+        }
+        let newCapacity = min(capacity * 2, limit)
+        let grown = UnsafeMutablePointer<Field>.allocate(capacity: newCapacity)
+        grown.moveInitialize(from: base, count: count)
+        base.deallocate()
+        base = grown
+        capacity = newCapacity
+    }
+}
