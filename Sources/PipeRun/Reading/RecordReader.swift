@@ -22,11 +22,11 @@ package final class RecordReader {
 
     let source: ByteSource
     /// The source, when it lists the special bytes itself (for this reader's delimiter).
-    private let indexing: (any IndexingByteSource)?
+    let indexing: (any IndexingByteSource)?
     let format: RecordFormat
     let delimiter: UInt8
     /// Whether the format's parser reads the list of special bytes (see ``RecordParsing``).
-    private let usesSpecialBytes: Bool
+    let usesSpecialBytes: Bool
     /// Whether a lone CR ends a line, for finding where a malformed record ends.
     private let loneCREndsLine: Bool
     let maxRecordBytes: Int
@@ -37,29 +37,30 @@ package final class RecordReader {
     @exclusivity(unchecked) package var expectedFields: Int?
     @exclusivity(unchecked) package var flexible = false
 
-    @exclusivity(unchecked) private var buf: UnsafeMutablePointer<UInt8>
-    @exclusivity(unchecked) private var capacity: Int
-    @exclusivity(unchecked) private var scratch: UnsafeMutablePointer<UInt8>
-    @exclusivity(unchecked) private var pos = 0
-    @exclusivity(unchecked) private var end = 0
-    @exclusivity(unchecked) private var eof = false
-    @exclusivity(unchecked) private var baseOffset: Int64 = 0
+    // The buffer's state is internal, not private, only for the refill (RecordReader+Refill.swift).
+    @exclusivity(unchecked) var buf: UnsafeMutablePointer<UInt8>
+    @exclusivity(unchecked) var capacity: Int
+    @exclusivity(unchecked) var scratch: UnsafeMutablePointer<UInt8>
+    @exclusivity(unchecked) var pos = 0
+    @exclusivity(unchecked) var end = 0
+    @exclusivity(unchecked) var eof = false
+    @exclusivity(unchecked) var baseOffset: Int64 = 0
     @exclusivity(unchecked) private var nextLine: Int64 = 1
     /// Positions in `buf` of every special byte of `buf[0..<end]` at or after the first
     /// unparsed record (for a format that uses them), then `end` as a sentinel.
-    @exclusivity(unchecked) private var specials: UnsafeMutablePointer<UInt32>
-    @exclusivity(unchecked) private var specialCount = 0
+    @exclusivity(unchecked) var specials: UnsafeMutablePointer<UInt32>
+    @exclusivity(unchecked) var specialCount = 0
     /// The reader's own buffer and list; `buf` and `specials` are these, or a lent block's.
-    @exclusivity(unchecked) private var ownBuf: UnsafeMutablePointer<UInt8>
-    @exclusivity(unchecked) private var ownCapacity: Int
-    @exclusivity(unchecked) private var ownSpecials: UnsafeMutablePointer<UInt32>
+    @exclusivity(unchecked) var ownBuf: UnsafeMutablePointer<UInt8>
+    @exclusivity(unchecked) var ownCapacity: Int
+    @exclusivity(unchecked) var ownSpecials: UnsafeMutablePointer<UInt32>
     /// Entries in `ownSpecials`: it grows with the special bytes listed, not with the buffer.
-    @exclusivity(unchecked) private var ownSpecialsCapacity: Int
+    @exclusivity(unchecked) var ownSpecialsCapacity: Int
     /// The source that lends whole blocks, and the block that is the buffer now.
-    private let lender: ReadAheadSource?
-    @exclusivity(unchecked) private var lent: ReadAheadSource.LentBlock?
+    let lender: ReadAheadSource?
+    @exclusivity(unchecked) var lent: ReadAheadSource.LentBlock?
     /// The first entry of `specials` that may lie at or after the parser's position.
-    @exclusivity(unchecked) private var nextSpecial = 0
+    @exclusivity(unchecked) var nextSpecial = 0
 
     /// The fields of the records this reader parses.
     @exclusivity(unchecked) private var fieldList: FieldList
@@ -67,21 +68,21 @@ package final class RecordReader {
     @exclusivity(unchecked) private var rowFields: UnsafeMutablePointer<Field>
     /// Where the records of the lent block parsed ahead start (see ``BlockParser``), or -1:
     /// arriving exactly there, the reader takes them instead of parsing.
-    @exclusivity(unchecked) private var parsedAt = -1
-    @exclusivity(unchecked) private var parsedRecord: UnsafeMutablePointer<ParsedRecord>?
-    @exclusivity(unchecked) private var parsedLeft = 0
-    @exclusivity(unchecked) private var parsedFields: UnsafeMutablePointer<Field>?
+    @exclusivity(unchecked) var parsedAt = -1
+    @exclusivity(unchecked) var parsedRecord: UnsafeMutablePointer<ParsedRecord>?
+    @exclusivity(unchecked) var parsedLeft = 0
+    @exclusivity(unchecked) var parsedFields: UnsafeMutablePointer<Field>?
     /// How many list entries the parser skipped to reach the records it parsed (for tests).
     @exclusivity(unchecked) package private(set) var entriesSkipped = 0
     /// How many times the buffer was refilled (for tests).
-    @exclusivity(unchecked) package private(set) var refills = 0
+    @exclusivity(unchecked) package internal(set) var refills = 0
     /// How many records were taken as parsed ahead (for tests).
     @exclusivity(unchecked) package private(set) var recordsParsedAhead = 0
     /// ``nextSpecial`` after the last record parsed ahead.
-    @exclusivity(unchecked) private var parsedEndSpecial = 0
+    @exclusivity(unchecked) var parsedEndSpecial = 0
     @exclusivity(unchecked) private var fieldCount = 0
-    @exclusivity(unchecked) private var recordStart = 0
-    @exclusivity(unchecked) private var recordEnd = 0
+    @exclusivity(unchecked) var recordStart = 0
+    @exclusivity(unchecked) var recordEnd = 0
     /// Whether the current record is exactly what writing its fields back gives (see ``Row``).
     @exclusivity(unchecked) private var recordIsVerbatim = false
 
@@ -380,149 +381,5 @@ package final class RecordReader {
             p = q.assumingMemoryBound(to: UInt8.self) - buf + 1
         }
         return n
-    }
-
-    /// Moves the unread bytes to the front and reads more; grows the buffer when a record fills
-    /// it. Returns false when the buffer is full and may not grow. With a read-ahead source that
-    /// lends whole blocks, the unread bytes go in front of the next block instead, and the
-    /// block is the buffer: nothing is copied but a partial record. `insideQuotes`: the parse
-    /// asked for more inside a quoted field, so that only a quote can end the record.
-    @discardableResult
-    private func refill(insideQuotes: Bool = false) throws -> Bool {
-        refills += 1
-        // What could end a long partial record (see the filling below).
-        let ending: Int32 = insideQuotes ? 34 : 10
-        // Keep the positions of the unread bytes' special bytes (the parser starts again at `pos`).
-        var kept = 0
-        var upper = specialCount
-        while kept < upper {
-            let middle = (kept + upper) / 2
-            if Int(specials[middle]) < pos { kept = middle + 1 } else { upper = middle }
-        }
-        let unread = end - pos
-        if let lender, !eof, unread <= lender.headroom, lender.canLendBlock {
-            guard let block = try lender.takeBlock() else {
-                // The end: the buffer stays as it is.
-                nextSpecial = kept
-                eof = true
-                return true
-            }
-            specialCount -= kept
-            let newPos = lender.headroom - unread
-            if unread > 0 { (block.start + newPos).update(from: buf + pos, count: unread) }
-            let moved = block.specials - specialCount
-            let shift = UInt32(truncatingIfNeeded: newPos - pos)
-            for i in 0..<specialCount { moved[i] = specials[kept + i] &+ shift }
-            if let previous = lent { lender.giveBack(previous) }
-            lent = block
-            baseOffset += Int64(pos - newPos)
-            buf = block.start
-            pos = newPos
-            end = lender.headroom + block.count
-            capacity = end
-            specials = moved
-            specialCount += block.specialCount
-            specials[specialCount] = UInt32(end)
-            recordStart = pos
-            recordEnd = pos
-            nextSpecial = 0
-            if let parsed = block.parsed {
-                parsedAt = parsed.start
-                parsedRecord = parsed.records
-                parsedLeft = parsed.count
-                parsedFields = parsed.fields
-                parsedEndSpecial = specialCount - block.specialCount + parsed.endSpecial
-            } else {
-                parsedAt = -1
-            }
-            return true
-        }
-        parsedAt = -1
-        specialCount -= kept
-        if lent != nil || pos > 0 {
-            // The unread bytes and their positions go to the front of the reader's own buffer
-            // (from a lent block: a partial record longer than the room in front of a block).
-            if unread > 0 { memmove(ownBuf, buf + pos, unread) }
-            let shift = UInt32(pos)
-            for i in 0..<specialCount { ownSpecials[i] = specials[kept + i] - shift }
-            if let previous = lent {
-                lender?.giveBack(previous)
-                lent = nil
-                buf = ownBuf
-                capacity = ownCapacity
-                specials = ownSpecials
-            }
-            baseOffset += Int64(pos)
-            recordStart = 0
-            recordEnd = 0
-            pos = 0
-            end = unread
-        } else if kept > 0 {
-            (specials).update(from: specials + kept, count: specialCount)
-        }
-        nextSpecial = 0
-        specials[specialCount] = UInt32(end)
-        if end == capacity {
-            guard capacity < maxRecordBytes else { return false }
-            let newCapacity = min(capacity * 2, maxRecordBytes)
-            let grown = UnsafeMutablePointer<UInt8>.allocate(capacity: newCapacity)
-            grown.update(from: buf, count: end)
-            ownBuf.deallocate()
-            scratch.deallocate()
-            ownBuf = grown
-            buf = grown
-            scratch = .allocate(capacity: newCapacity)
-            ownCapacity = newCapacity
-            capacity = newCapacity
-        }
-        // A record as long as half the buffer or more: fill the buffer before parsing again. (A
-        // record's parse starts over at its first byte; so a long record is parsed again only
-        // each time the buffer has doubled, not after every read.)
-        // (While nothing arrives that could end it: a line end, or a quote when the parse stopped
-        // inside a quoted field. A pipe's writer may be waiting for the rows already read.)
-        let fill = (end - pos) * 2 >= capacity
-        repeat {
-            let space = capacity - end
-            if ownSpecialsCapacity - specialCount - 65 < min(space, 1 << 16) {
-                growOwnSpecials(atLeast: specialCount + min(space, 1 << 20) + 65)
-            }
-            // Read no more than the list has room for (a scan may write 64 entries past its count).
-            let room = UnsafeMutableRawBufferPointer(start: buf + end,
-                                                     count: min(space, ownSpecialsCapacity - specialCount - 65))
-            let n: Int
-            if let indexing {
-                // The source found the special bytes on another thread.
-                let got = try indexing.read(into: room, specials: specials + specialCount, base: UInt32(end))
-                n = got.bytes
-                specialCount += got.specials
-            } else {
-                n = try source.read(into: room)
-                if n > 0 && usesSpecialBytes {
-                    specialCount += cscan_index_specials(buf + end, n, delimiter, UInt32(end), specials + specialCount)
-                }
-            }
-            if n == 0 {
-                eof = true
-                break
-            }
-            end += n
-            specials[specialCount] = UInt32(end)
-            if fill && (memchr(buf + end - n, ending, n) != nil || ending == 10 && memchr(buf + end - n, 13, n) != nil) {
-                break
-            }
-        } while fill && end < capacity
-        return true
-    }
-
-    /// Grows the reader's own list of special bytes (which is `specials` then) to at least
-    /// `count` entries, doubling.
-    private func growOwnSpecials(atLeast count: Int) {
-        let newCapacity = max(ownSpecialsCapacity * 2, count)
-        let grown = UnsafeMutablePointer<UInt32>.allocate(capacity: newCapacity)
-        grown.update(from: ownSpecials, count: specialCount + 1)
-        ownSpecials.deallocate()
-        ownSpecials = grown
-        specials = grown
-        ownSpecialsCapacity = newCapacity
     }
 }
