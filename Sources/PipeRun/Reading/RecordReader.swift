@@ -10,7 +10,7 @@ import CScan
 /// A record's fields are views into the buffer, or into a scratch buffer when `""` escapes had
 /// to be removed. Nothing is allocated per record.
 ///
-/// The syntax of each format is a ``RecordParsing`` type (``CSVRecordFormat``,
+/// The syntax of each format is a ``RecordSyntax`` type (``CSVRecordFormat``,
 /// ``LineRecordFormat``); this type is the buffer machinery they share, and the record loop,
 /// specialised on each.
 package final class RecordReader {
@@ -25,7 +25,7 @@ package final class RecordReader {
     let indexing: (any IndexingByteSource)?
     let format: RecordFormat
     let delimiter: UInt8
-    /// Whether the format's parser reads the list of special bytes (see ``RecordParsing``).
+    /// Whether the format's parser reads the list of special bytes (see ``RecordSyntax``).
     let usesSpecialBytes: Bool
     /// Whether a lone CR ends a line, for finding where a malformed record ends.
     private let loneCREndsLine: Bool
@@ -94,10 +94,10 @@ package final class RecordReader {
     package init(source: ByteSource, format: RecordFormat, delimiter: UInt8, bufferSize: Int = 1 << 20,
                  maxRecordBytes: Int = 64 << 20, maxFields: Int = RecordReader.defaultMaxFields) {
         self.source = source
-        let parsing = format.parsing
-        usesSpecialBytes = parsing.usesSpecialBytes
-        loneCREndsLine = parsing.loneCREndsLine
-        if parsing.usesSpecialBytes, let indexing = source as? any IndexingByteSource, indexing.indexedDelimiter == delimiter {
+        let syntax = format.syntax
+        usesSpecialBytes = syntax.usesSpecialBytes
+        loneCREndsLine = syntax.loneCREndsLine
+        if syntax.usesSpecialBytes, let indexing = source as? any IndexingByteSource, indexing.indexedDelimiter == delimiter {
             self.indexing = indexing
         } else {
             indexing = nil
@@ -116,7 +116,7 @@ package final class RecordReader {
             lender = nil
         }
         ownCapacity = capacity
-        if let lender, parsing.isParsedAhead, lender.parsesRecords == .never, BlockParser.fieldsMatchC {
+        if let lender, syntax.isParsedAhead, lender.parsesRecords == .never, BlockParser.fieldsMatchC {
             lender.parsesRecords = .whenReaderBusy
         }
         ownBuf = .allocate(capacity: capacity)
@@ -192,20 +192,20 @@ package final class RecordReader {
 
     /// Moves to the next record.
     package func next() throws -> Next {
-        // The table of ``RecordFormat/parsing``, as a switch: one branch per record, to the
+        // The table of ``RecordFormat/syntax``, as a switch: one branch per record, to the
         // record loop specialised on the format.
         switch format {
-        case .csv, .tsv: try next(parsing: CSVRecordFormat.self)
-        case .lines: try next(parsing: LineRecordFormat.self)
+        case .csv, .tsv: try next(syntax: CSVRecordFormat.self)
+        case .lines: try next(syntax: LineRecordFormat.self)
         }
     }
 
-    /// ``next()`` for records of the syntax `Format`. (The loop every record goes through: the
+    /// ``next()`` for records of the syntax `Syntax`. (The loop every record goes through: the
     /// format's parse and check are inlined into it.)
-    private func next<Format: RecordParsing>(parsing _: Format.Type) throws -> Next {
+    private func next<Syntax: RecordSyntax>(syntax _: Syntax.Type) throws -> Next {
         while true {
-            if Format.isParsedAhead && pos == parsedAt && takeRecordParsedAhead() {
-                switch checkRecord(Format.self, tooManyFields: false) {
+            if Syntax.isParsedAhead && pos == parsedAt && takeRecordParsedAhead() {
+                switch checkRecord(Syntax.self, tooManyFields: false) {
                 case .accept: return .record
                 case .skip: continue
                 case .reject(let reason): return .malformed(malformedCurrentRecord(reason))
@@ -223,7 +223,7 @@ package final class RecordReader {
             }
             // The first list entry at or after the record's start (the list ends with `end`).
             var first = nextSpecial
-            if Format.usesSpecialBytes {
+            if Syntax.usesSpecialBytes {
                 while Int(specials[first]) < pos { first += 1 }
                 entriesSkipped &+= first - nextSpecial
             }
@@ -232,7 +232,7 @@ package final class RecordReader {
             // (Parsed into a local copy, which stays in registers.)
             var parsed = fieldList
             parsed.removeAll()
-            let outcome = Format.parseRecord(at: pos, in: &input, into: &parsed)
+            let outcome = Syntax.parseRecord(at: pos, in: &input, into: &parsed)
             fieldList = parsed
             switch outcome {
             case .record(let recordEnd, let newlines, let verbatim):
@@ -246,7 +246,7 @@ package final class RecordReader {
                 recordLine = nextLine
                 pos = recordEnd
                 nextLine += newlines
-                switch checkRecord(Format.self, tooManyFields: parsed.overflowed) {
+                switch checkRecord(Syntax.self, tooManyFields: parsed.overflowed) {
                 case .accept: return .record
                 case .skip: continue
                 case .reject(let reason): return .malformed(malformedCurrentRecord(reason))
@@ -308,9 +308,9 @@ package final class RecordReader {
     /// Checks the record just parsed: one with more than ``maxFields`` fields is malformed,
     /// whatever its format; the format checks the rest.
     @inline(__always)
-    private func checkRecord<Format: RecordParsing>(_: Format.Type, tooManyFields: Bool) -> RecordCheck {
+    private func checkRecord<Syntax: RecordSyntax>(_: Syntax.Type, tooManyFields: Bool) -> RecordCheck {
         if tooManyFields { return .reject("more than \(maxFields) fields (--max-fields)") }
-        return Format.check(rawRecord, fieldCount: fieldCount, expectedFields: flexible ? nil : expectedFields)
+        return Syntax.check(rawRecord, fieldCount: fieldCount, expectedFields: flexible ? nil : expectedFields)
     }
 
     /// The buffer is full and may not grow: reports the record as too long and skips to the

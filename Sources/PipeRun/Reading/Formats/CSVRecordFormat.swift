@@ -1,7 +1,7 @@
 /// RFC 4180 records, with the reader's delimiter: ``RecordFormat/csv`` and, with a tab,
 /// ``RecordFormat/tsv``. Quoted fields, `""` escapes, LF, CRLF or lone CR line ends; a blank
 /// line is no record (as in Python's csv module and most CSV tools).
-enum CSVRecordFormat: RecordParsing {
+enum CSVRecordFormat: RecordSyntax {
     static var usesSpecialBytes: Bool { true }
     static var isParsedAhead: Bool { true }
     static var loneCREndsLine: Bool { true }

@@ -3,7 +3,7 @@ import CScan
 /// ``RecordFormat/lines``: every line is one record with one field, its bytes as they are but
 /// for a CR before the LF. Every line is a record, a blank one too; a lone CR is part of its
 /// line.
-enum LineRecordFormat: RecordParsing {
+enum LineRecordFormat: RecordSyntax {
     static var usesSpecialBytes: Bool { false }
     static var isParsedAhead: Bool { false }
     static var loneCREndsLine: Bool { false }

@@ -8,8 +8,8 @@
 /// records parsed ahead and the recovery from malformed records are the reader's, shared.
 ///
 /// A new format is a type in a file of its own that conforms, a case of ``RecordFormat``, and
-/// that case's line in ``RecordFormat/parsing`` and in ``RecordReader/next()``.
-protocol RecordParsing {
+/// that case's line in ``RecordFormat/syntax`` and in ``RecordReader/next()``.
+protocol RecordSyntax {
     /// Whether ``parseRecord(at:in:into:)`` reads ``RecordInput/specials``, the positions of
     /// the delimiters, quotes, CRs and LFs that the vectorised block scanner lists. (A reader
     /// whose format lists none reads into its own buffer: a lent block comes with its list.)
@@ -47,7 +47,7 @@ struct RecordInput {
     /// The byte between fields.
     let delimiter: UInt8
     /// The positions in ``bytes`` of every delimiter, quote, CR and LF, ascending, then ``end``
-    /// (for a format that ``RecordParsing/usesSpecialBytes``; else only ``end``).
+    /// (for a format that ``RecordSyntax/usesSpecialBytes``; else only ``end``).
     let specials: UnsafePointer<UInt32>
     /// The first entry of ``specials`` at or after the record's start. The parser leaves it
     /// after the record's last (the reader goes back after a malformed record).
