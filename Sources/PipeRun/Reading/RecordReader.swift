@@ -38,17 +38,14 @@ package final class RecordReader {
     @exclusivity(unchecked) package var flexible = false
 
     // The buffer's state is internal, not private, only for the refill (RecordReader+Refill.swift).
-    @exclusivity(unchecked) var buf: UnsafeMutablePointer<UInt8>
+    /// The buffer as the format's parser reads it: ``buf``, ``end``, ``eof``, ``specials``,
+    /// ``nextSpecial`` and ``scratch`` are its fields (passed to the parser as they are, by
+    /// reference).
+    @exclusivity(unchecked) var input: RecordInput
     @exclusivity(unchecked) var capacity: Int
-    @exclusivity(unchecked) var scratch: UnsafeMutablePointer<UInt8>
     @exclusivity(unchecked) var pos = 0
-    @exclusivity(unchecked) var end = 0
-    @exclusivity(unchecked) var eof = false
     @exclusivity(unchecked) var baseOffset: Int64 = 0
     @exclusivity(unchecked) private var nextLine: Int64 = 1
-    /// Positions in `buf` of every special byte of `buf[0..<end]` at or after the first
-    /// unparsed record (for a format that uses them), then `end` as a sentinel.
-    @exclusivity(unchecked) var specials: UnsafeMutablePointer<UInt32>
     @exclusivity(unchecked) var specialCount = 0
     /// The reader's own buffer and list; `buf` and `specials` are these, or a lent block's.
     @exclusivity(unchecked) var ownBuf: UnsafeMutablePointer<UInt8>
@@ -59,8 +56,6 @@ package final class RecordReader {
     /// The source that lends whole blocks, and the block that is the buffer now.
     let lender: ReadAheadSource?
     @exclusivity(unchecked) var lent: ReadAheadSource.LentBlock?
-    /// The first entry of `specials` that may lie at or after the parser's position.
-    @exclusivity(unchecked) var nextSpecial = 0
 
     /// The fields of the records this reader parses.
     @exclusivity(unchecked) private var fieldList: FieldList
@@ -120,14 +115,13 @@ package final class RecordReader {
             lender.parsesRecords = .whenReaderBusy
         }
         ownBuf = .allocate(capacity: capacity)
-        buf = ownBuf
-        scratch = .allocate(capacity: capacity)
         fieldList = FieldList(capacity: 64, limit: self.maxFields)
         rowFields = fieldList.base
         ownSpecialsCapacity = capacity + 65
         ownSpecials = .allocate(capacity: ownSpecialsCapacity)
-        specials = ownSpecials
-        specials[0] = 0
+        ownSpecials[0] = 0
+        input = RecordInput(bytes: ownBuf, end: 0, isAtEnd: false, delimiter: delimiter, specials: ownSpecials,
+                            nextSpecial: 0, scratch: .allocate(capacity: capacity))
     }
 
     /// The default ``maxFields``.
@@ -200,8 +194,8 @@ package final class RecordReader {
         }
     }
 
-    /// ``next()`` for records of the syntax `Syntax`. (The loop every record goes through: the
-    /// format's parse and check are inlined into it.)
+    /// ``next()`` for records of the syntax `Syntax`: the loop every record goes through.
+    @inline(__always)
     private func next<Syntax: RecordSyntax>(syntax _: Syntax.Type) throws -> Next {
         while true {
             if Syntax.isParsedAhead && pos == parsedAt && takeRecordParsedAhead() {
@@ -227,32 +221,25 @@ package final class RecordReader {
                 while Int(specials[first]) < pos { first += 1 }
                 entriesSkipped &+= first - nextSpecial
             }
-            var input = RecordInput(bytes: buf, end: end, isAtEnd: eof, delimiter: delimiter, specials: specials,
-                                    nextSpecial: first, scratch: scratch)
-            // (Parsed into a local copy, which stays in registers.)
-            var parsed = fieldList
-            parsed.removeAll()
-            let outcome = Syntax.parseRecord(at: pos, in: &input, into: &parsed)
-            fieldList = parsed
-            switch outcome {
+            nextSpecial = first
+            fieldList.removeAll()
+            switch Syntax.parseRecord(at: pos, in: &input, into: &fieldList) {
             case .record(let recordEnd, let newlines, let verbatim):
-                nextSpecial = input.nextSpecial
                 recordStart = pos
                 self.recordEnd = recordEnd
-                rowFields = parsed.base
-                fieldCount = parsed.count
+                rowFields = fieldList.base
+                fieldCount = fieldList.count
                 recordIsVerbatim = verbatim
                 recordOffset = baseOffset + Int64(pos)
                 recordLine = nextLine
                 pos = recordEnd
                 nextLine += newlines
-                switch checkRecord(Syntax.self, tooManyFields: parsed.overflowed) {
+                switch checkRecord(Syntax.self, tooManyFields: fieldList.overflowed) {
                 case .accept: return .record
                 case .skip: continue
                 case .reject(let reason): return .malformed(malformedCurrentRecord(reason))
                 }
             case .needMore(let insideQuotes):
-                nextSpecial = input.nextSpecial
                 if try !refill(insideQuotes: insideQuotes) {
                     return .malformed(try skipOverlongRecord())
                 }
@@ -381,5 +368,34 @@ package final class RecordReader {
             p = q.assumingMemoryBound(to: UInt8.self) - buf + 1
         }
         return n
+    }
+
+    // The buffer's state, kept in ``input``.
+    var buf: UnsafeMutablePointer<UInt8> {
+        @inline(__always) get { input.bytes }
+        @inline(__always) set { input.bytes = newValue }
+    }
+    var end: Int {
+        @inline(__always) get { input.end }
+        @inline(__always) set { input.end = newValue }
+    }
+    var eof: Bool {
+        @inline(__always) get { input.isAtEnd }
+        @inline(__always) set { input.isAtEnd = newValue }
+    }
+    /// Positions in `buf` of every special byte of `buf[0..<end]` at or after the first
+    /// unparsed record (for a format that uses them), then `end` as a sentinel.
+    var specials: UnsafeMutablePointer<UInt32> {
+        @inline(__always) get { input.specials }
+        @inline(__always) set { input.specials = newValue }
+    }
+    /// The first entry of `specials` that may lie at or after the parser's position.
+    var nextSpecial: Int {
+        @inline(__always) get { input.nextSpecial }
+        @inline(__always) set { input.nextSpecial = newValue }
+    }
+    var scratch: UnsafeMutablePointer<UInt8> {
+        @inline(__always) get { input.scratch }
+        @inline(__always) set { input.scratch = newValue }
     }
 }

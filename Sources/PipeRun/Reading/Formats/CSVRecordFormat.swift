@@ -11,9 +11,12 @@ enum CSVRecordFormat: RecordSyntax {
     /// is listed (a quote).
     ///
     /// (The hot loop of every CSV and TSV job, in one piece: it jumps from list entry to list
-    /// entry and keeps its state in registers.)
-    @inline(__always)
-    static func parseRecord(at start: Int, in input: inout RecordInput, into fields: inout FieldList) -> ParseOutcome {
+    /// entry and keeps its state in registers, the fields' count and storage too, in a local
+    /// copy of the list. Not inlined into the reader's loop, where it would run out of
+    /// registers.)
+    static func parseRecord(at start: Int, in input: inout RecordInput, into list: inout FieldList) -> ParseOutcome {
+        var fields = list
+        defer { list = fields }
         let b = input.bytes
         let e = input.end
         let d = input.delimiter

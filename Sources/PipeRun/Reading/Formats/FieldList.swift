@@ -32,24 +32,28 @@ struct FieldList {
     /// Appends the field of `count` bytes at `start`.
     @inline(__always)
     mutating func append(_ start: UnsafeMutablePointer<UInt8>, count fieldCount: Int) {
-        if count == capacity { makeRoom() }
+        if count == capacity {
+            if count == limit {
+                // The next field takes the last one's slot.
+                overflowed = true
+                count -= 1
+            } else {
+                // (Values in and out, not a mutating call: a parser's list then stays in registers.)
+                (base, capacity) = FieldList.grown(base, count: count, capacity: capacity, limit: limit)
+            }
+        }
         (base + count).initialize(to: Field(UnsafeRawBufferPointer(start: start, count: fieldCount)))
         count += 1
     }
 
-    /// Doubles the storage, up to ``limit``; at the limit, gives the last field's slot to the
-    /// next field.
-    private mutating func makeRoom() {
-        if count == limit {
-            overflowed = true
-            count -= 1
-            return
-        }
+    /// Storage of twice `capacity` fields, up to `limit`, with the `count` fields of `base`
+    /// moved to it (`base` is deallocated).
+    private static func grown(_ base: UnsafeMutablePointer<Field>, count: Int, capacity: Int,
+                              limit: Int) -> (UnsafeMutablePointer<Field>, Int) {
         let newCapacity = min(capacity * 2, limit)
         let grown = UnsafeMutablePointer<Field>.allocate(capacity: newCapacity)
         grown.moveInitialize(from: base, count: count)
         base.deallocate()
-        base = grown
-        capacity = newCapacity
+        return (grown, newCapacity)
     }
 }

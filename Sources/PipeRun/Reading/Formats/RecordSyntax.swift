@@ -36,24 +36,26 @@ protocol RecordSyntax {
 }
 
 /// The bytes a format parses a record from: the reader's buffer, with the positions of its
-/// special bytes, and room to unescape fields.
+/// special bytes, and room to unescape fields. (The reader keeps its buffer's state in one,
+/// and lends it to the parser as it is: a parse starts with nothing to copy.)
 struct RecordInput {
     /// The buffered bytes, `bytes[0..<end]`.
-    let bytes: UnsafeMutablePointer<UInt8>
-    let end: Int
+    var bytes: UnsafeMutablePointer<UInt8>
+    var end: Int
     /// Whether the input ends at ``end``. If not, a record that reaches it may go on: the
     /// parser answers `.needMore`.
-    let isAtEnd: Bool
+    var isAtEnd: Bool
     /// The byte between fields.
     let delimiter: UInt8
     /// The positions in ``bytes`` of every delimiter, quote, CR and LF, ascending, then ``end``
     /// (for a format that ``RecordSyntax/usesSpecialBytes``; else only ``end``).
-    let specials: UnsafePointer<UInt32>
+    var specials: UnsafeMutablePointer<UInt32>
     /// The first entry of ``specials`` at or after the record's start. The parser leaves it
-    /// after the record's last (the reader goes back after a malformed record).
+    /// after the record's last (the reader goes back after a malformed record); it changes
+    /// nothing else.
     var nextSpecial: Int
     /// Room as large as the buffer, for fields whose bytes are not the input's.
-    let scratch: UnsafeMutablePointer<UInt8>
+    var scratch: UnsafeMutablePointer<UInt8>
 }
 
 /// Where a format's parse of one record got to.
