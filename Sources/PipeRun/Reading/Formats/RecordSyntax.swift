@@ -3,8 +3,8 @@
 ///
 /// Every requirement is static, and the reader's record loop is generic over the format:
 /// ``RecordReader/next()`` picks the loop specialised on the reader's format with one switch,
-/// so that parsing and checking a record are direct calls, inlined, never calls through a
-/// witness table. The buffer, its refills, the blocks lent by a read-ahead source, the
+/// so that parsing and checking a record are direct calls (inlined, but for the CSV parse),
+/// never calls through a witness table. The buffer, its refills, the blocks lent by a read-ahead source, the
 /// records parsed ahead and the recovery from malformed records are the reader's, shared.
 ///
 /// A new format is a type in a file of its own that conforms, a case of ``RecordFormat``, and
