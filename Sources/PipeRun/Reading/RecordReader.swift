@@ -5,14 +5,13 @@ import CScan
 /// It reads large blocks into one reused buffer (or, from a ``ReadAheadSource``, borrows the
 /// source's blocks and puts the partial record it has left in front of the next one) with the
 /// position of every delimiter, quote, CR and LF in them, found by a vectorised scan
-/// (`cscan_index_specials`, on the read-ahead thread when there is one). A field then ends at
-/// the next listed position (for a quoted field: the next listed quote that is not doubled).
-/// A record's fields are views into the buffer, or into a scratch buffer when `""` escapes had
-/// to be removed. Nothing is allocated per record.
+/// (`cscan_index_specials`, on the read-ahead thread when there is one), for the formats that
+/// use them. A record's fields are views into the buffer, or into a scratch buffer when
+/// escapes had to be removed. Nothing is allocated per record.
 ///
 /// The syntax of each format is a ``RecordSyntax`` type (``CSVRecordFormat``,
-/// ``LineRecordFormat``); this type is the buffer machinery they share, and the record loop,
-/// specialised on each.
+/// ``LineRecordFormat``), each in a file of its own; this type is the buffer machinery they
+/// share, and the record loop, specialised on each.
 package final class RecordReader {
     package enum Next {
         case record
@@ -38,9 +37,9 @@ package final class RecordReader {
     @exclusivity(unchecked) package var flexible = false
 
     // The buffer's state is internal, not private, only for the refill (RecordReader+Refill.swift).
-    /// The buffer as the format's parser reads it: ``buf``, ``end``, ``eof``, ``specials``,
-    /// ``nextSpecial`` and ``scratch`` are its fields (passed to the parser as they are, by
-    /// reference).
+    /// The buffer as the format's parser reads it, lent to the parser by reference: ``buf``,
+    /// ``end``, ``eof``, ``specials``, ``nextSpecial`` and ``scratch`` (at the end of this
+    /// type) are its fields.
     @exclusivity(unchecked) var input: RecordInput
     @exclusivity(unchecked) var capacity: Int
     @exclusivity(unchecked) var pos = 0
