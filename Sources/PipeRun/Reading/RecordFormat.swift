@@ -16,3 +16,14 @@ public enum RecordFormat: String, Sendable, Codable, CaseIterable {
         }
     }
 }
+
+extension RecordFormat {
+    /// The syntax that parses this format's records. (``RecordReader/next()`` has the same
+    /// table as a switch, which runs the record loop specialised on the type.)
+    var syntax: any RecordSyntax.Type {
+        switch self {
+        case .csv, .tsv: CSVRecordFormat.self
+        case .lines: LineRecordFormat.self
+        }
+    }
+}
