@@ -76,8 +76,9 @@ final class InputSequence {
         gzip = nil
         let source: any ByteSource
         let options = job.options
-        // CSV and TSV readers get their blocks' special bytes listed on the read-ahead thread.
-        let indexing = job.inputFormat == .lines ? nil : job.delimiter
+        // A format that parses by the list of special bytes (CSV, TSV) gets each block's
+        // listed on the read-ahead thread.
+        let indexing = job.inputFormat.syntax.usesSpecialBytes ? job.delimiter : nil
         if GzipByteSource.isGzip(magic) {
             // (A regular file's read that a signal interrupts is retried, as below; a pipe's read
             // stops the job.)
