@@ -105,7 +105,10 @@ final class RowLoop {
     /// The hot loop of the job, hence its length: one stop-flag load and one ticker flag per
     /// record, the record handed straight to the first stage.
     func run(ticker: Ticker) throws -> Stop {
+        // Locals, not properties: a property's object is retained around every call on it.
         let firstStage = self.firstStage
+        let reader = self.reader
+        let writer = self.writer!
         while true {
             let signal = receivedStopSignal.load(ordering: .relaxed)
             if signal != 0 { return .stopSignal(signal) }
