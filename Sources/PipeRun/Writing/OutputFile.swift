@@ -25,11 +25,16 @@ package final class OutputFile {
     }
 
     /// Creates `path`, which must not exist, and locks it: a file that appeared since the run
-    /// found none belongs to another run of the job started meanwhile.
+    /// found none belongs to another run of the job started meanwhile. A symbolic link to a
+    /// file not there yet is followed, as `open` does.
     package static func creating(path: String, truncatable: Bool = true) throws -> OutputFile {
         do {
             return try OutputFile(path: path, truncatable: truncatable, flags: O_CREAT | O_EXCL)
         } catch let error as CannotOpen where error.errno == EEXIST {
+            var st = stat()
+            if lstat(path, &st) == 0 && st.st_mode & S_IFMT == S_IFLNK {
+                return try OutputFile(path: path, truncatable: truncatable, flags: O_CREAT)
+            }
             throw PipeRunError(.interrupted, "\(path) was created by another run while this one started; try again when it has stopped")
         }
     }

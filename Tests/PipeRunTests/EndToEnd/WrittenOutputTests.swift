@@ -21,4 +21,17 @@ import Testing
         #expect(r.status == 0)
         #expect(try scratch.read("out.csv").isEmpty)
     }
+
+    /// An output named by a symbolic link to a file that is not there yet is created through
+    /// the link, and the job resumes and completes through it.
+    @Test func anOutputLinkToAFileNotThereYetIsFollowed() throws {
+        let scratch = try Scratch()
+        try scratch.write("in.csv", Orders.csv(rows: 200))
+        try FileManager.default.createSymbolicLink(atPath: scratch.file("out.csv").path, withDestinationPath: "target.csv")
+        let r = try Tool.run(["run", "in.csv", "-o", "out.csv", "--progress", "none"], in: scratch.url)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(try scratch.text("target.csv") == Orders.csv(rows: 200))
+        let again = try Tool.run(["run", "in.csv", "-o", "out.csv", "--progress", "none"], in: scratch.url)
+        #expect(again.stderr.contains("already complete"), "\(again.stderr)")
+    }
 }
