@@ -25,7 +25,7 @@ import Testing
     }
 
     static func start(_ recorded: Checkpoint?, outputLength: Int64? = 400, boot: String = "boot-1",
-                      paths: [String] = ["in.csv"], job: JobDescription = job) -> ResumeDecision {
+                      paths: [String] = ["in.csv"], job: JobDescription = job) -> ResumeDecision.AtStart {
         ResumeDecision.atStart(.init(recorded: recorded, checkpointPath: "out.csv.checkpoint", bootID: boot,
                                      job: job, paths: paths, outputLength: outputLength))
     }
@@ -35,14 +35,19 @@ import Testing
 
     static func resume(_ saved: Checkpoint, input: ObservedInput = sameInput,
                        output: ObservedOutput? = ObservedOutput(length: 450, tailHash: "tail"),
-                       quarantine: ObservedOutput? = nil, quarantinePath: String? = nil) -> ResumeDecision {
+                       quarantine: ObservedOutput? = nil, quarantinePath: String? = nil) -> ResumeDecision.BeforeResuming {
         ResumeDecision.beforeResuming(.init(saved: saved, checkpointPath: "out.csv.checkpoint", transformCount: 1,
                                             input: input, output: output, quarantinePath: quarantinePath,
                                             quarantine: quarantine))
     }
 
     /// The refusal's exit status and message, or nil for another decision.
-    static func refusal(_ decision: ResumeDecision) -> (Int32, String)? {
+    static func refusal(_ decision: ResumeDecision.AtStart) -> (Int32, String)? {
+        if case .refuse(let error) = decision { return (error.exitStatus, error.message) }
+        return nil
+    }
+
+    static func refusal(_ decision: ResumeDecision.BeforeResuming) -> (Int32, String)? {
         if case .refuse(let error) = decision { return (error.exitStatus, error.message) }
         return nil
     }

@@ -170,8 +170,6 @@ public final class JobRunner {
             return .resume(checkpoint)
         case .refuse(let error):
             throw error
-        case .resume:
-            preconditionFailure("a resume is decided once the input is observed")
         }
     }
 
@@ -189,8 +187,6 @@ public final class JobRunner {
             return (checkpoint, notices)
         case .refuse(let error):
             throw error
-        default:
-            preconditionFailure("beforeResuming resumes or refuses")
         }
     }
 

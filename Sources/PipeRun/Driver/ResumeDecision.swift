@@ -5,22 +5,31 @@
 /// is gone since, a rotated log), and ``beforeResuming(_:)`` once the input and the outputs the
 /// checkpoint names have been observed. A thin layer (``JobRunner``) gathers the facts (stat,
 /// hashes, the checkpoint's JSON); the decisions touch no file, so every case is unit-tested.
-package enum ResumeDecision: Sendable {
-    /// No checkpoint to go by: the job starts from the top.
-    case fresh
-    /// The job is complete and its output is as it ended.
-    case alreadyComplete(Checkpoint)
-    /// The job ended without waiting for the disk (``Checkpoint/completion``): sync its outputs
-    /// and report it complete; after a restart of the machine, first check that the bytes
-    /// after the synced state are the ones written then (``RecordedEnd``).
-    case confirmEnd(recorded: Checkpoint, afterRestart: Bool)
-    /// A checkpoint to resume from, once the input and outputs are found as it describes
-    /// (``beforeResuming(_:)``).
-    case examine(Checkpoint)
-    /// Resume at the checkpoint's cursor; `notices` say what the user should know.
-    case resume(Checkpoint, notices: [String])
-    /// Refuse the run: nothing may be changed.
-    case refuse(PipeRunError)
+package enum ResumeDecision {
+    /// The first step's answer.
+    package enum AtStart: Sendable {
+        /// No checkpoint to go by: the job starts from the top.
+        case fresh
+        /// The job is complete and its output is as it ended.
+        case alreadyComplete(Checkpoint)
+        /// The job ended without waiting for the disk (``Checkpoint/completion``): sync its
+        /// outputs and report it complete; after a restart of the machine, first check that the
+        /// bytes after the synced state are the ones written then (``RecordedEnd``).
+        case confirmEnd(recorded: Checkpoint, afterRestart: Bool)
+        /// A checkpoint to resume from, once the input and outputs are found as it describes
+        /// (``beforeResuming(_:)``).
+        case examine(Checkpoint)
+        /// Refuse the run: nothing may be changed.
+        case refuse(PipeRunError)
+    }
+
+    /// The second step's answer.
+    package enum BeforeResuming: Sendable {
+        /// Resume at the checkpoint's cursor; `notices` say what the user should know.
+        case resume(Checkpoint, notices: [String])
+        /// Refuse the run: nothing may be changed.
+        case refuse(PipeRunError)
+    }
 
     /// What is known before the input is opened.
     package struct StartFacts: Sendable {
@@ -38,7 +47,7 @@ package enum ResumeDecision: Sendable {
     }
 
     /// The first step: a complete job, an end to confirm, a checkpoint to examine, or none.
-    package static func atStart(_ facts: StartFacts) -> ResumeDecision {
+    package static func atStart(_ facts: StartFacts) -> AtStart {
         guard let recorded = facts.recorded else { return .fresh }
         if let refusal = differentJob(recorded, facts.job, facts.paths, facts.checkpointPath) { return .refuse(refusal) }
         let current = recorded.resolved(bootID: facts.bootID)
@@ -87,7 +96,7 @@ package enum ResumeDecision: Sendable {
     /// checkpoint is whole, that the input is the file it was (strictly; only up to the cursor
     /// after a failure, so that a fixed input resumes), that the outputs still hold what the
     /// checkpoint vouches for, and that gzip input is still gzip.
-    package static func beforeResuming(_ facts: ResumeFacts) -> ResumeDecision {
+    package static func beforeResuming(_ facts: ResumeFacts) -> BeforeResuming {
         let saved = facts.saved
         do {
             try saved.validate(path: facts.checkpointPath, transforms: facts.transformCount)
