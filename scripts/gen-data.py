@@ -1,17 +1,39 @@
 #!/usr/bin/env python3
 """Generate deterministic test data for pipe-run benchmarks and samples.
 
-    gen-data.py orders     (--size-mib N | --rows N) [--seed S] OUT
-    gen-data.py access-log (--size-mib N | --rows N) [--seed S] OUT
+    gen-data.py orders       (--size-mib N | --rows N) [--seed S] [--bgzf] OUT
+    gen-data.py orders-short (--size-mib N | --rows N) [--seed S] [--bgzf] OUT
+    gen-data.py quoted-lines (--size-mib N | --rows N) [--seed S] [--bgzf] OUT
+    gen-data.py access-log   (--size-mib N | --rows N) [--seed S] [--bgzf] OUT
 
-orders:     CSV with a header and 10 columns
-            (id,customer,email,city,country,status,amount,currency,created_at,note).
-            About 3% of fields need quoting: embedded commas, doubled quotes
-            and a few quoted newlines (in customer, city and note).
-access-log: Apache/nginx "combined" log lines, mostly 200, ~1% 500.
+orders:       CSV with a header and 10 columns
+              (id,customer,email,city,country,status,amount,currency,created_at,note),
+              ~110-byte rows, ~7% refunded.
+              About 3% of fields need quoting: embedded commas, doubled quotes
+              and a few quoted newlines (in customer, city and note).
+orders-short: the same kind of CSV with ~78-byte rows and 10 columns
+              (id,customer,city,country,status,amount,currency,sku,day,note),
+              ~17% refunded, about 3% of fields quoted (commas, doubled quotes,
+              a few newlines): more rows per byte for the same filter/select.
+quoted-lines: CSV (id,status,city,amount,note) whose quoted notes often hold
+              newlines and text that looks like whole CSV records (fake rows,
+              fake headers, doubled quotes, a newline just before the closing
+              quote), plus about every 16 MiB one note of 2-3.5 MiB (the first
+              after 1 MiB; one that would end past the --size-mib target is left
+              out, so from --size-mib 6 on the file has at least one; Python's
+              csv module reads those only with a raised csv.field_size_limit).
+              ~17% refunded, about half of the notes span lines. A reader that
+              starts in the middle of the file and guesses where a record begins
+              gets these wrong.
+access-log:   Apache/nginx "combined" log lines, mostly 200, ~1% 500.
 
 With --size-mib the file stops at the first row boundary at or after N MiB;
-with --rows exactly N rows (plus the header for orders) are written.
+with --rows exactly N rows (plus the header for the CSV kinds) are written.
+--bgzf writes the same bytes compressed as BGZF (blocked gzip, as in htslib):
+gzip members of at most 65280 input bytes each (zlib level 6), each with a "BC"
+extra field holding the member's size minus 1, then the 28-byte empty EOF
+member; any gzip reader reads it as one stream. --size-mib counts the bytes
+before compression.
 The same arguments always give the same bytes (stdlib only, fixed seed).
 
 Speed comes from pre-rendering pools of row fragments once and then only
@@ -21,9 +43,11 @@ sampling and joining them, a big chunk of rows at a time.
 import argparse
 import calendar
 import random
+import struct
 import sys
 import time
 import unicodedata
+import zlib
 
 MIB = 1024 * 1024
 POOL = 20000          # pre-rendered fragments per pool
@@ -157,6 +181,157 @@ def orders_chunks(rng):
 
 
 # --------------------------------------------------------------------------
+# orders-short: ~80-byte rows, more of them refunded
+
+# (status, weight): refunded ~17%
+STATUSES_SHORT = [("paid", 40), ("shipped", 25), ("pending", 10), ("refunded", 17),
+                  ("cancelled", 8)]
+NOTES_SHORT_PLAIN = ["gift", "fragile", "express", "repeat", "backorder", "promo",
+                     "first order", "leave at door"]
+NOTES_SHORT_COMMA = ["red, M", "ring, wait", "box dented, ok", "late, refunded",
+                     "blue, XL"]
+NOTES_SHORT_QUOTE = ['said "asap"', '"fragile"', 'code "SPRING"']
+NOTES_SHORT_NEWLINE = ["gate\ncode 4411", "call first\nthen leave", "back door\nplease"]
+
+
+def orders_short_pools(rng):
+    """Pools of who (customer,city,country,) and what (status,...,note) fragments."""
+    who = []
+    for (city, country) in weighted(rng, CITIES, POOL):
+        first, last = rng.choice(FIRST), rng.choice(LAST)
+        r = rng.random()
+        if r < 0.035:                     # "Last, First"
+            customer = f"{last}, {first}"
+        elif r < 0.06:                    # nickname in doubled quotes
+            customer = f'{first} "{rng.choice(NICK)}" {last}'
+        else:
+            customer = f"{first} {last}"
+        who.append(",".join((csv_field(customer), csv_field(city), country)))
+
+    what = []
+    t0 = calendar.timegm((2023, 1, 1, 0, 0, 0))
+    for status in weighted(rng, STATUSES_SHORT, POOL):
+        country = rng.choice(list(CURRENCIES))
+        amount = f"{rng.randrange(100, 1000000) / 100:.2f}"
+        day = time.strftime("%Y-%m-%d", time.gmtime(t0 + rng.randrange(2 * 365 * 86400)))
+        sku = f"SKU-{rng.randrange(10000, 100000)}"
+        r = rng.random()
+        if r < 0.55:
+            note = ""
+        elif r < 0.82:
+            note = rng.choice(NOTES_SHORT_PLAIN)
+        elif r < 0.94:
+            note = rng.choice(NOTES_SHORT_COMMA)
+        elif r < 0.985:
+            note = rng.choice(NOTES_SHORT_QUOTE)
+        else:
+            note = rng.choice(NOTES_SHORT_NEWLINE)
+        what.append(",".join((status, amount, CURRENCIES[country], sku, day,
+                              csv_field(note))))
+    return who, what
+
+
+def orders_short_chunks(rng):
+    """Yield lists of rendered lines (header first), forever."""
+    who, what = orders_short_pools(rng)
+    yield ["id,customer,city,country,status,amount,currency,sku,day,note\n"]
+    next_id = 1
+    while True:
+        a = rng.choices(who, k=CHUNK_ROWS)
+        b = rng.choices(what, k=CHUNK_ROWS)
+        ids = range(next_id, next_id + CHUNK_ROWS)
+        yield [f"{i},{x},{y}\n" for i, x, y in zip(ids, a, b)]
+        next_id += CHUNK_ROWS
+
+
+# --------------------------------------------------------------------------
+# quoted-lines: quoted notes full of newlines and text that looks like records
+
+QL_CHUNK_ROWS = 4000                      # small chunks: giant notes land near their mark
+GIANT_FIRST = 1 * MIB                     # where the first giant note goes
+GIANT_EVERY = (8 * MIB, 24 * MIB)         # distance to the next one (uniform)
+GIANT_SIZE = (2 * MIB, int(3.5 * MIB))    # size of one (uniform)
+
+
+def fake_record(rng):
+    """Text that reads as one record of this file's columns, unquoted: it is put
+    inside a quoted note (its own quotes become doubled quotes there)."""
+    status = weighted(rng, STATUSES_SHORT, 1)[0]
+    city = csv_field(weighted(rng, CITIES, 1)[0][0])
+    amount = f"{rng.randrange(100, 100000) / 100:.2f}"
+    fid = rng.randrange(1, 10 ** rng.randrange(1, 8))
+    r = rng.random()
+    if r < 0.75:
+        return f"{fid},{status},{city},{amount}"
+    if r < 0.90:                          # with a note of its own, quoted
+        return f'{fid},{status},{city},{amount},"{rng.choice(NOTES_SHORT_COMMA)}"'
+    if r < 0.97:                          # with an empty quoted note
+        return f'{fid},{status},{city},{amount},""'
+    return f'"{fid}","{status}",{city},"{amount}"'
+
+
+def quoted_note(rng, fakes):
+    """One note field, rendered (quoted when it needs to be)."""
+    r = rng.random()
+    if r < 0.25:
+        note = ""
+    elif r < 0.40:
+        note = rng.choice(NOTES_PLAIN + NOTES_COMMA)
+    elif r < 0.85:                        # 1-4 fake records, one per line
+        note = "\n".join(rng.choices(fakes, k=rng.randrange(1, 5)))
+    elif r < 0.90:                        # a fake header, then fake records
+        note = "id,status,city,amount,note\n" + "\n".join(rng.choices(fakes, k=rng.randrange(1, 4)))
+    elif r < 0.95:                        # ends in a newline: the closing quote starts a line
+        note = "\n".join(rng.choices(fakes, k=rng.randrange(1, 4))) + "\n"
+    elif r < 0.98:                        # starts with a newline and a quote
+        note = '\n"' + rng.choice(fakes) + '"\n' + rng.choice(fakes)
+    else:                                 # a longer one: 20-200 lines
+        note = "\n".join(rng.choices(fakes, k=rng.randrange(20, 201)))
+    return csv_field(note)
+
+
+def giant_note(rng, fakes, size):
+    """A quoted note of about `size` bytes of fake records, one per line."""
+    lines = []
+    n = 0
+    while n < size:
+        batch = rng.choices(fakes, k=4096)
+        lines.extend(batch)
+        n += sum(len(x) + 1 for x in batch)
+    return csv_field("\n".join(lines))
+
+
+def quoted_lines_chunks(rng, size_bytes=None):
+    """Yield lists of rendered lines (header first), forever. A giant note goes into
+    the first row of the first chunk that starts at or after its mark (left out
+    when it would end past size_bytes)."""
+    fakes = [fake_record(rng) for _ in range(POOL)]
+    notes = [quoted_note(rng, fakes) for _ in range(POOL)]
+    heads = [",".join((status, csv_field(city), f"{rng.randrange(100, 100000) / 100:.2f}"))
+             for status, (city, _) in zip(weighted(rng, STATUSES_SHORT, POOL),
+                                          weighted(rng, CITIES, POOL))]
+    header = "id,status,city,amount,note\n"
+    yield [header]
+    written = len(header)
+    giant_at = GIANT_FIRST
+    next_id = 1
+    while True:
+        a = rng.choices(heads, k=QL_CHUNK_ROWS)
+        b = rng.choices(notes, k=QL_CHUNK_ROWS)
+        ids = range(next_id, next_id + QL_CHUNK_ROWS)
+        lines = [f"{i},{x},{y}\n" for i, x, y in zip(ids, a, b)]
+        if written >= giant_at:
+            size = rng.randrange(*GIANT_SIZE)
+            giant_at += rng.randrange(*GIANT_EVERY)
+            note = giant_note(rng, fakes, size)
+            if size_bytes is None or written + len(note) + 100 < size_bytes:
+                lines[0] = f"{next_id},{a[0]},{note}\n"
+        written += sum(len(x) for x in lines)
+        yield lines
+        next_id += QL_CHUNK_ROWS
+
+
+# --------------------------------------------------------------------------
 # access log
 
 PATHS = ["/", "/index.html", "/products", "/products/{n}", "/cart", "/checkout",
@@ -212,12 +387,64 @@ def log_chunks(rng):
 
 # --------------------------------------------------------------------------
 
-def write(chunks, out, size_bytes=None, rows=None, has_header=False):
+BGZF_BLOCK = 0xFF00       # input bytes per BGZF member (as htslib): its deflate fits 64 KiB
+BGZF_EOF = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
+
+
+class BgzfFile:
+    """A write-only binary file that stores what it is given as BGZF: gzip members
+    of at most BGZF_BLOCK input bytes, each with a BC extra field holding the
+    member's total size minus 1 (little-endian uint16), then the empty EOF member."""
+
+    def __init__(self, path):
+        self.f = open(path, "wb")
+        self.buf = bytearray()
+
+    def write(self, data):
+        self.buf += data
+        if len(self.buf) >= BGZF_BLOCK:
+            whole = len(self.buf) - len(self.buf) % BGZF_BLOCK
+            for i in range(0, whole, BGZF_BLOCK):
+                self._member(bytes(self.buf[i:i + BGZF_BLOCK]))
+            del self.buf[:whole]
+
+    def _member(self, data):
+        c = zlib.compressobj(6, zlib.DEFLATED, -15)
+        body = c.compress(data) + c.flush()
+        size = 18 + len(body) + 8
+        if size > 65536:          # did not shrink enough: two smaller members
+            half = len(data) // 2
+            self._member(data[:half])
+            self._member(data[half:])
+            return
+        self.f.write(struct.pack("<4BI2BH2BHH", 0x1F, 0x8B, 8, 4, 0, 0, 0xFF, 6,
+                                 ord("B"), ord("C"), 2, size - 1))
+        self.f.write(body)
+        self.f.write(struct.pack("<II", zlib.crc32(data), len(data)))
+
+    def close(self):
+        if self.buf:
+            self._member(bytes(self.buf))
+            self.buf = bytearray()
+        self.f.write(BGZF_EOF)
+        self.f.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if exc[0] is None:
+            self.close()
+        else:
+            self.f.close()
+
+
+def write(chunks, out, size_bytes=None, rows=None, has_header=False, bgzf=False):
     """Write lines from chunks until size_bytes is reached (at a row boundary)
     or exactly `rows` data rows have been written."""
     written = 0
     nrows = 0
-    with open(out, "wb") as f:
+    with (BgzfFile(out) if bgzf else open(out, "wb")) as f:
         if has_header:
             header = "".join(next(chunks)).encode()
             f.write(header)
@@ -243,22 +470,29 @@ def write(chunks, out, size_bytes=None, rows=None, has_header=False):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("kind", choices=["orders", "access-log"])
+    ap.add_argument("kind", choices=["orders", "orders-short", "quoted-lines", "access-log"])
     ap.add_argument("out", help="output file")
     size = ap.add_mutually_exclusive_group(required=True)
     size.add_argument("--size-mib", type=float, help="stop at the first row boundary after N MiB")
     size.add_argument("--rows", type=int, help="write exactly N data rows")
     ap.add_argument("--seed", type=int, default=20240601, help="random seed (default: %(default)s)")
+    ap.add_argument("--bgzf", action="store_true",
+                    help="compress the output as BGZF (gzip members of at most 64 KiB, zlib level 6)")
     args = ap.parse_args()
 
     rng = random.Random(args.seed)
+    size_bytes = int(args.size_mib * MIB) if args.size_mib is not None else None
     if args.kind == "orders":
         chunks, has_header = orders_chunks(rng), True
+    elif args.kind == "orders-short":
+        chunks, has_header = orders_short_chunks(rng), True
+    elif args.kind == "quoted-lines":
+        chunks, has_header = quoted_lines_chunks(rng, size_bytes), True
     else:
         chunks, has_header = log_chunks(rng), False
-    size_bytes = int(args.size_mib * MIB) if args.size_mib is not None else None
     start = time.monotonic()
-    n = write(chunks, args.out, size_bytes=size_bytes, rows=args.rows, has_header=has_header)
+    n = write(chunks, args.out, size_bytes=size_bytes, rows=args.rows,
+              has_header=has_header, bgzf=args.bgzf)
     print(f"{args.out}: {n} rows in {time.monotonic() - start:.1f}s", file=sys.stderr)
 
 
