@@ -85,6 +85,12 @@ struct Run: ParsableCommand {
     @Option(help: ArgumentHelp("Uncompressed bytes between gzip access points (for tests).", visibility: .private))
     var gzipAccessPointSpacing: Int64 = 512 << 10
 
+    @Option(help: "How many ranges of the input run at once (default: the cores this process may use, as CPU affinity and a cgroup CPU quota allow). The ranges are fixed when the job starts (whole files, about 64 MiB of a plain file, BGZF blocks), so a resumed job may use another number; 1 runs them one after the other.")
+    var jobs: Int?
+
+    @Option(help: ArgumentHelp("Nominal bytes per range when a job starts (for tests).", visibility: .private))
+    var rangeSize: Int64 = 64 << 20
+
     func run() throws {
         let files: (files: [String], unmatched: [String])
         do {
@@ -117,6 +123,10 @@ struct Run: ParsableCommand {
         options.progress = progress
         options.progressEvery = progressEvery
         options.eventsPath = events
+        if let jobs, jobs < 1 { throw ValidationError("--jobs takes a number of at least 1") }
+        guard rangeSize >= 1 else { throw ValidationError("--range-size takes a number of bytes of at least 1") }
+        options.jobs = jobs
+        options.rangeSize = rangeSize
         switch compress {
         case nil: break
         case "gzip": options.compressOutput = true

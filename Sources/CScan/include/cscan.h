@@ -64,4 +64,7 @@ size_t cscan_parse_records(const uint8_t *b, size_t start, size_t e, const uint3
                            size_t field_capacity, uint8_t *scratch, size_t *out_end, size_t *out_special,
                            int *out_malformed);
 
+/// The number of CPUs in this process's affinity mask, or -1 where it cannot be known.
+int cscan_allowed_cpus(void);
+
 #endif

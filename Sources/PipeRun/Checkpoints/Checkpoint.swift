@@ -10,8 +10,12 @@ package struct Checkpoint: Codable, Sendable {
     package static let formatName = "pipe-run checkpoint"
     /// Version 2 saves a transform state that is not UTF-8 as `{"base64": ...}`; version 1 held
     /// only strings, so this version reads both.
+    /// Version 3 is a job run over ranges (``ranges``); its single-cursor fields then only
+    /// sum up the job. Jobs that run in one piece keep writing version 2, which releases
+    /// before ranges read.
     package static let currentVersion = 2
-    package static let readableVersions = 1...2
+    package static let rangedVersion = 3
+    package static let readableVersions = 1...3
 
     package enum Status: String, Codable, Sendable {
         case running, interrupted, complete, failed
@@ -58,6 +62,8 @@ package struct Checkpoint: Codable, Sendable {
     /// synced state). ``CheckpointStore/load()`` returns the complete job while the machine
     /// has not restarted, else the synced state with this left set, to say why it resumes.
     package var completion: Completion?
+    /// A job run over ranges of its input (``RangedProgress``); nil for a job run in one piece.
+    package var ranges: RangedProgress?
 
     /// The end of a job, recorded without waiting for the disk.
     package struct Completion: Codable, Sendable {

@@ -72,7 +72,7 @@ package struct CheckpointStore: Sendable {
     /// files' writes that a journal commit would wait for.
     package func save(_ checkpoint: Checkpoint, durably: Bool = true) throws {
         var checkpoint = checkpoint
-        checkpoint.version = Checkpoint.currentVersion
+        checkpoint.version = checkpoint.ranges == nil ? Checkpoint.currentVersion : Checkpoint.rangedVersion
         checkpoint.writerVersion = pipeRunVersion
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]

@@ -74,7 +74,19 @@ final class InputSequence {
         readAhead?.stop()
         readAhead = nil
         gzip = nil
+        let opened = try Self.reader(on: file, magic: magic, job: job, shouldStop: shouldStop)
+        gzip = opened.gzip
+        readAhead = opened.readAhead
+        return opened.reader
+    }
+
+    /// A reader on `file` (whose first bytes are `magic`): gzip decompressed on a read-ahead
+    /// thread, a regular file read ahead, or a pipe read directly.
+    static func reader(on file: InputFile, magic: [UInt8], job: Job, shouldStop: @escaping () -> Bool) throws
+        -> (reader: RecordReader, gzip: GzipByteSource?, readAhead: ReadAheadSource?) {
         let source: any ByteSource
+        var gzipSource: GzipByteSource? = nil
+        var readAhead: ReadAheadSource? = nil
         let options = job.options
         // A format that parses by the list of special bytes (CSV, TSV) gets each block's
         // listed on the read-ahead thread.
@@ -85,7 +97,7 @@ final class InputSequence {
             let gzip = try GzipByteSource(file, prefix: file.isSeekable ? [] : magic,
                                           pointSpacing: options.gzipAccessPointSpacing,
                                           shouldStop: file.isSeekable ? { false } : shouldStop)
-            self.gzip = gzip
+            gzipSource = gzip
             // Decompress on a second thread, which starts at the first read (after a resume).
             let ahead = ReadAheadSource(wrapping: gzip, indexing: indexing, shouldStop: shouldStop)
             readAhead = ahead
@@ -106,7 +118,7 @@ final class InputSequence {
                                   bufferSize: min(2 << 20, options.maxRecordBytes),
                                   maxRecordBytes: options.maxRecordBytes, maxFields: options.maxFields)
         reader.flexible = options.flexible
-        return reader
+        return (reader, gzipSource, readAhead)
     }
 
     /// Stops reading ahead (the job is over, or stopped).
@@ -152,7 +164,7 @@ final class InputSequence {
             file = next!
             guard let following = try openReader() else { return nil }
             following.expectedFields = reader.expectedFields
-            if job.header { try checkHeader(of: following, path: path, columns: columns) }
+            if job.header { try Self.checkHeader(of: following, path: path, columns: columns) }
             return following
         }
         return nil
@@ -161,7 +173,7 @@ final class InputSequence {
     /// Reads a later file's header, which must name the first file's columns. The header is
     /// read whole even if a stop signal comes now: the job then stops at the next row
     /// boundary, with a cursor after this file's header.
-    private func checkHeader(of reader: RecordReader, path: String, columns: Columns?) throws {
+    static func checkHeader(of reader: RecordReader, path: String, columns: Columns?) throws {
         var first: RecordReader.Next
         while true {
             do {
@@ -195,7 +207,7 @@ final class InputSequence {
         }
     }
 
-    private func identity(of input: InputFile) throws -> InputIdentity {
+    func identity(of input: InputFile) throws -> InputIdentity {
         let head = try input.read(at: 0, count: 64 << 10)
         let st = input.status
         return InputIdentity(

@@ -83,6 +83,10 @@ public struct JobOptions: Sendable {
     public var progressEvery: Double = 10
     /// Where to write one JSON line per event (`-` for standard output), if anywhere.
     public var eventsPath: String?
+    /// How many ranges of the input run at once; nil: the cores available (``availableCores()``).
+    public var jobs: Int?
+    /// Nominal bytes per range of a plain or BGZF file, when the job starts (see ``RangePlanner``).
+    public var rangeSize: Int64 = 64 << 20
     /// Install SIGTERM/SIGINT/SIGHUP handlers (the command-line tool does).
     public var handleSignals = true
 

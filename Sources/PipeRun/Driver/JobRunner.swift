@@ -30,8 +30,10 @@ public final class JobRunner {
 
     var inputs: InputSequence?
     var loop: RowLoop?
-    private var output: OutputFile?
-    private var quarantine: OutputFile?
+    var output: OutputFile?
+    var quarantine: OutputFile?
+    /// The transforms' output columns, for a job over ranges.
+    var startedColumns: Columns?
     private var segment: OutputSegment?
     private var commit: CheckpointCommit?
 
@@ -94,6 +96,9 @@ public final class JobRunner {
         }
         if options.handleSignals { StopSignals.install(graceSeconds: options.graceSeconds) }
         progress = ProgressReporter(mode: options.progress, logEvery: options.progressEvery)
+        if resumable, let outcome = try runOverRanges(job, store, saved: saved, inputs: inputs, transforms: transforms) {
+            return outcome
+        }
         if let saved { try inputs.moveTo(saved, checkpointPath: store.path) }
         guard let reader = try inputs.openReader() else {
             notice("interrupted (\(StopSignals.name(receivedStopSignal.load(ordering: .relaxed)))) before any input was read")
@@ -193,7 +198,7 @@ public final class JobRunner {
     /// An output as it is now, against the length and tail a checkpoint recorded. (From a
     /// checkpoint that may be damaged: at most 4 KiB is read, and ``ResumeDecision`` refuses
     /// such a file.)
-    private func observe(_ file: OutputFile?, recorded: OutputState) throws -> ObservedOutput? {
+    func observe(_ file: OutputFile?, recorded: OutputState) throws -> ObservedOutput? {
         guard let file else { return nil }
         let length = try file.length()
         guard length >= recorded.length, (0...4096).contains(recorded.tailLength),
@@ -356,7 +361,7 @@ public final class JobRunner {
                     continue
                 }
                 return nil
-            case .endOfJob:
+            case .endOfJob, .endOfRange:
                 return nil
             }
         }

@@ -9,9 +9,10 @@ final class OutputSegment {
     let quarantineWriter: RecordWriter?
 
     /// Writes at `length` of `file` (cut back to it already) and at `quarantineLength` of
-    /// `quarantine`, which gets its header line when it is empty.
+    /// `quarantine`, which gets its header line when it is empty (unless `quarantineHeader` is
+    /// false: a range's quarantine segment, appended below the file's header).
     init(file: OutputFile, length: Int64, compress: Bool, level: Int, format: RecordFormat, delimiter: UInt8,
-         quarantine: OutputFile?, quarantineLength: Int64) throws {
+         quarantine: OutputFile?, quarantineLength: Int64, quarantineHeader: Bool = true) throws {
         self.file = file
         sink = compress ? try GzipSink(file: file, startingAt: length, level: level)
                         : PlainSink(file: file, startingAt: length)
@@ -22,7 +23,7 @@ final class OutputSegment {
             let sink = PlainSink(file: quarantine, startingAt: quarantineLength)
             quarantineSink = sink
             quarantineWriter = RecordWriter(sink: sink, format: .csv, delimiter: 44)
-            if quarantineLength == 0 {
+            if quarantineLength == 0 && quarantineHeader {
                 try quarantineWriter!.writeRaw(UnsafeRawBufferPointer(bytes: "line,offset,reason,record\n"))
             }
         } else {

@@ -48,14 +48,19 @@ enum RecordedEnd {
     private static func written(fd: Int32, path: String, from start: Int64, to end: Int64, crc: UInt32) throws -> Bool {
         var st = stat()
         guard fstat(fd, &st) == 0, Int64(st.st_size) == end, start <= end else { return false }
+        return try crc32(fd: fd, path: path, from: start, to: end) == crc
+    }
+
+    /// The CRC-32 of the bytes of the file at `fd` from `start` to `end` (nil when it is shorter).
+    static func crc32(fd: Int32, path: String, from start: Int64, to end: Int64) throws -> UInt32? {
         var sum: UInt32 = 0
         var offset = start
         while offset < end {
             let chunk = try preadAll(fd: fd, path: path, offset: offset, count: Int(min(end - offset, 1 << 20)))
-            guard !chunk.isEmpty else { return false }
+            guard !chunk.isEmpty else { return nil }
             sum = chunk.withUnsafeBytes { CRC32.update(sum, $0) }
             offset += Int64(chunk.count)
         }
-        return sum == crc
+        return sum
     }
 }

@@ -14,6 +14,8 @@ final class RowLoop {
         case endOfInput
         /// A transform has all it wants (`head:N`): the job ends as if the input did.
         case endOfJob
+        /// The next record starts after ``rangeEnd``: it belongs to the next range.
+        case endOfRange
     }
 
     /// A bad record under `--on-error fail`: the job stops at it.
@@ -43,6 +45,16 @@ final class RowLoop {
     private(set) var outputColumns = Columns([])
     /// Sees every bad record (the events stream).
     var onBadRecord: (MalformedRecord) -> Void = { _ in }
+    /// The range's records are those that start at or before this offset (see ``InputRange``);
+    /// the loop stops at the first record after it, without taking it.
+    @exclusivity(unchecked) var rangeEnd = Int64.max
+    /// The first record's offset and line, once read (-1 before): an ahead range is proven
+    /// when the range before it ends exactly there.
+    @exclusivity(unchecked) private(set) var firstOffset: Int64 = -1
+    @exclusivity(unchecked) private(set) var firstLine: Int64 = 0
+    /// Where the loop stopped at ``Stop/endOfRange``: the offset and line of the record it did
+    /// not take (the next range's first).
+    @exclusivity(unchecked) private(set) var rangeStop: (offset: Int64, line: Int64)?
     @exclusivity(unchecked) private var writer: RecordWriter!
     private var segment: OutputSegment!
     /// Stage `i` takes a row through transforms `i...` to the writer (see ``attach(_:)``).
@@ -123,6 +135,14 @@ final class RowLoop {
             case .end:
                 return .endOfInput
             case .record:
+                let offset = reader.recordOffset
+                if offset > rangeEnd || firstOffset < 0 {
+                    if firstOffset < 0 { (firstOffset, firstLine) = (offset, reader.recordLine) }
+                    if offset > rangeEnd {
+                        rangeStop = (offset, reader.recordLine)
+                        return .endOfRange
+                    }
+                }
                 if !columnsKnown { try learnColumns() }
                 rowsRead += 1
                 writer.beginRecord()
@@ -143,9 +163,21 @@ final class RowLoop {
                     try handleBadRecord(bad, countedAsRead: true)
                 }
             case .malformed(let bad):
+                if bad.offset > rangeEnd || firstOffset < 0 {
+                    if firstOffset < 0 { (firstOffset, firstLine) = (bad.offset, bad.line) }
+                    if bad.offset > rangeEnd {
+                        rangeStop = (bad.offset, bad.line)
+                        return .endOfRange
+                    }
+                }
                 try handleBadRecord(bad, countedAsRead: false)
             }
         }
+    }
+
+    /// Sets where the first record is when the range resumes past it.
+    func restoreFirst(offset: Int64, line: Int64) {
+        (firstOffset, firstLine) = (offset, line)
     }
 
     /// Numbers the columns at the first record of a job without a header, and starts the

@@ -70,6 +70,8 @@ public final class FilterTransform: RowTransform {
         valueBytes.deallocate()
     }
 
+    public var rangeSupport: RangeSupport { .rowLocal }
+
     public func start(input: Columns) throws -> Columns {
         index = try input.require(column, for: "filter")
         return input

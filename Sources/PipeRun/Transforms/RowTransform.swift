@@ -36,6 +36,12 @@ public protocol RowTransform: AnyObject {
     /// (a batch waiting for an answer) and flush or commit side effects here, so that they line
     /// up with the checkpoint. Everything emitted here is in the checkpoint's output.
     func willCheckpoint(emit: (Row) throws -> Void) throws
+
+    /// How the transform runs when ranges of the input run side by side.
+    var rangeSupport: RangeSupport { get }
+
+    /// The state after a range in a run in input order, from `earlier` and the range's own.
+    func combine(earlier: [UInt8]?, later: [UInt8]?) throws -> RangeCombination
 }
 
 /// Thrown by a transform to end the job as if the input had ended after the current row (as
@@ -77,4 +83,25 @@ extension StatefulRowTransform {
     public func restoreState(_ bytes: [UInt8]) throws {
         state = try JSONDecoder().decode(State.self, from: Data(bytes))
     }
+}
+
+/// How a transform can run when a job processes ranges of its input side by side (`--jobs`).
+public enum RangeSupport: Sendable, Equatable {
+    /// Nothing declared (the default): the job runs one range at a time, in input order.
+    case none
+    /// What a row makes depends on that row alone: ranges run side by side.
+    case rowLocal
+    /// Keeps state across rows, and ``RowTransform/combine(earlier:later:)`` joins ranges.
+    case combinable
+}
+
+/// What ``RowTransform/combine(earlier:later:)`` makes of a range run from a fresh state.
+public enum RangeCombination: Equatable, Sendable {
+    case combined([UInt8]?)
+    case runAgain
+}
+
+extension RowTransform {
+    public var rangeSupport: RangeSupport { .none }
+    public func combine(earlier: [UInt8]?, later: [UInt8]?) throws -> RangeCombination { .runAgain }
 }
