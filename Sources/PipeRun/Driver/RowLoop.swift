@@ -79,6 +79,11 @@ final class RowLoop {
         columnsKnown = true
     }
 
+    /// Takes transforms already started with `columns` (the outputs' columns are theirs).
+    func markStarted(_ columns: Columns) {
+        columnsKnown = true
+    }
+
     /// Takes up the counts of a checkpoint's cursor.
     func restoreCounts(_ cursor: Cursor) {
         rowsRead = cursor.rowsRead

@@ -50,11 +50,12 @@ extension JobRunner {
         checkpoint.ranges = RangedProgress(
             ranges: ranges, appended: 0,
             frontier: .init(offset: 0, line: 1, rowsRead: 0, rowsWritten: 0, badRows: 0,
-                            transformStates: Array(repeating: nil, count: transforms.count), endedJob: false),
+                            transformStates: Array(repeating: nil, count: transforms.count), endedJob: false,
+                            inputBytes: 0, bytes: 0),
             processedInputBytes: 0)
         let runner = RangedJobRunner(
             job: job, registry: registry, store: store, output: output!, quarantine: quarantine, paths: inputs.paths,
-            columns: columns, format: format, outputDelimiter: delimiter, jobs: jobs, headerReader: reader,
+            columns: columns, format: format, outputDelimiter: delimiter, jobs: jobs, headerReader: reader, chain: transforms,
             checkpoint: checkpoint, events: events, progress: progress, notice: notice)
         for index in ranges.indices {
             unlink(runner.segmentPath(index))
@@ -194,7 +195,7 @@ extension JobRunner {
         let reader = RecordReader(source: NoBytes(), format: job.inputFormat, delimiter: job.delimiter)
         let runner = RangedJobRunner(
             job: job, registry: registry, store: store, output: output!, quarantine: quarantine, paths: paths,
-            columns: columns, format: format, outputDelimiter: delimiter, jobs: jobs, headerReader: reader,
+            columns: columns, format: format, outputDelimiter: delimiter, jobs: jobs, headerReader: reader, chain: transforms,
             checkpoint: checkpoint, events: events, progress: progress, notice: notice)
         let underWay = ranged.ranges.filter { $0.run != nil && !($0.run!.done) }.count
         notice("resuming: \(ranged.appended) of \(ranged.ranges.count) ranges done, \(underWay) under way, --jobs \(jobs)")

@@ -34,6 +34,9 @@ final class RangedJobRunner {
     let jobs: Int
     /// The reader that read the header (unused since), for the chain that finishes the job.
     let headerReader: RecordReader
+    /// A chain started with the input's columns: it combines the ranges' states, and finishes
+    /// the job restored with the frontier's.
+    let chain: [any RowTransform]
     private(set) var checkpoint: Checkpoint
     private var lastSynced: Checkpoint?
     private var ranged: RangedProgress {
@@ -50,13 +53,19 @@ final class RangedJobRunner {
     private let reports = ReportQueue()
     private let cancelled = Flag()
     private var active: [Int: (worker: RangeWorker, thread: pthread_t)] = [:]
+    /// Whether the checkpoint has news to save, and whether a worker committed since the last save.
+    private var dirty = false
+    private var committed = false
+    /// Segments to delete once a saved checkpoint no longer names them.
+    private var pendingUnlinks: [String] = []
     /// Bad records of ranges run ahead, for the events stream once their lines are known.
     private var heldBadRecords: [Int: [MalformedRecord]] = [:]
 
     init(job: Job, registry: TransformRegistry, store: CheckpointStore, output: OutputFile, quarantine: OutputFile?,
          paths: [String], columns: Columns, format: RecordFormat, outputDelimiter: UInt8, jobs: Int,
-         headerReader: RecordReader, checkpoint: Checkpoint, events: EventLog?, progress: ProgressReporter?,
-         notice: @escaping (String) -> Void) {
+         headerReader: RecordReader, chain: [any RowTransform], checkpoint: Checkpoint, events: EventLog?,
+         progress: ProgressReporter?, notice: @escaping (String) -> Void) {
+        self.chain = chain
         self.job = job
         self.registry = registry
         self.store = store
@@ -100,6 +109,12 @@ final class RangedJobRunner {
                     }
                 }
                 if failure == nil && fatal == nil && stopReason == nil { try appendDone() }
+                if dirty {
+                    // One save for all the reports and appends of this turn.
+                    try save(.running)
+                    if committed { events?.write(event("checkpoint")) }
+                    (dirty, committed) = (false, false)
+                }
                 let signal = receivedStopSignal.load(ordering: .relaxed)
                 if stopReason == nil && failure == nil && fatal == nil {
                     if signal != 0 {
@@ -211,12 +226,11 @@ final class RangedJobRunner {
         switch report {
         case .progress(let index, let run, let bad):
             try take(run, of: index, bad)
-            try save(.running)
-            events?.write(event("checkpoint"))
+            (dirty, committed) = (true, true)
         case .finished(let index, let run, let bad), .stopped(let index, let run, let bad):
             finished(index)
             try take(run, of: index, bad)
-            try save(.running)
+            dirty = true
         case .misfired(let index, _):
             finished(index)
             ranged.ranges[index].run = nil
@@ -224,6 +238,7 @@ final class RangedJobRunner {
             unlink(segmentPath(index))
             unlink(quarantineSegmentPath(index))
             mustRunInOrder.insert(index)
+            dirty = true
             rangesRunAgain += 1
         case .failed(let index, let run, let bad):
             finished(index)
@@ -277,7 +292,7 @@ final class RangedJobRunner {
                     heldBadRecords[index] = nil
                     unlink(segmentPath(index))
                     unlink(quarantineSegmentPath(index))
-                    try save(.running)
+                    dirty = true
                     return
                 }
                 try appendSegment(index, run, lineShift: shift)
@@ -290,11 +305,13 @@ final class RangedJobRunner {
             frontier.rowsWritten += run.rowsWritten
             frontier.badRows += run.badRows
             frontier.endedJob = run.endedJob
+            frontier.inputBytes += run.inputBytes
+            frontier.bytes += run.offset - run.readFrom
             ranged.frontier = frontier
             ranged.appended = index + 1
-            try save(.running)
-            unlink(segmentPath(index))
-            unlink(quarantineSegmentPath(index))
+            ranged.ranges[index].run = nil
+            dirty = true
+            pendingUnlinks += [segmentPath(index), quarantineSegmentPath(index)]
         }
     }
 
@@ -310,13 +327,6 @@ final class RangedJobRunner {
         return true
     }
 
-    /// A chain started with the input's columns, to combine states with.
-    private lazy var chain: [any RowTransform] = {
-        let chain = (try? job.options.transforms.map { try registry.make($0) }) ?? []
-        var current = columns
-        for t in chain { current = (try? t.start(input: current)) ?? current }
-        return chain
-    }()
 
     /// Copies range `index`'s segment to the end of the output, and its quarantine lines (with
     /// their line numbers shifted) to the quarantine file; syncs both.
@@ -418,10 +428,10 @@ final class RangedJobRunner {
             unlink(segmentPath(index))
             unlink(quarantineSegmentPath(index))
         }
-        let transforms = try job.options.transforms.map { try registry.make($0) }
+        let transforms = chain
         let loop = RowLoop(reader: headerReader, transforms: transforms, specs: job.options.transforms,
                            policy: job.options.onError, header: job.header)
-        try loop.startTransforms(columns)
+        loop.markStarted(columns)
         for (t, state) in zip(transforms, frontier.transformStates) {
             guard let state else { continue }
             try t.restoreState(state.bytes)
@@ -461,7 +471,7 @@ final class RangedJobRunner {
         var summary = "done: \(totals.rowsRead) rows read, \(totals.rowsWritten) written"
         if totals.badRows > 0 { summary += ", \(totals.badRows) bad rows " + (job.options.onError == .skip ? "skipped" : "quarantined") }
         let seconds = totalSeconds
-        var bytes: Int64 = 0
+        var bytes = ranged.frontier.bytes
         for r in ranged.ranges { if let run = r.run { bytes += run.offset - run.readFrom } }
         let megabytes = Double(bytes) / 1e6
         summary += "; \(String(format1: megabytes)) MB in \(duration(seconds))"
@@ -496,7 +506,7 @@ final class RangedJobRunner {
 
     private func prepared(_ status: Checkpoint.Status, reason: String?) -> Checkpoint {
         var cp = checkpoint
-        var processed: Int64 = 0
+        var processed = ranged.frontier.inputBytes
         for r in ranged.ranges { processed += r.run?.inputBytes ?? 0 }
         cp.ranges!.processedInputBytes = processed
         let t = totals
@@ -526,11 +536,13 @@ final class RangedJobRunner {
         try store.save(cp)
         checkpoint = cp
         lastSynced = cp
+        for path in pendingUnlinks { unlink(path) }
+        pendingUnlinks = []
     }
 
     private func snapshot() -> ProgressSnapshot {
         var rowsRead = ranged.frontier.rowsRead, rowsWritten = ranged.frontier.rowsWritten
-        var position: Int64 = 0
+        var position = ranged.frontier.inputBytes
         for (i, r) in ranged.ranges.enumerated() {
             if let entry = active[i] {
                 position += entry.worker.processed.load(ordering: .relaxed)
@@ -553,7 +565,7 @@ final class RangedJobRunner {
     private func event(_ name: String) -> EventLog.Event {
         let t = totals
         let total = (checkpoint.inputs ?? [checkpoint.input]).reduce(0) { $0 + $1.size }
-        let position = ranged.ranges.reduce(0) { $0 + ($1.run?.inputBytes ?? 0) }
+        let position = ranged.ranges.reduce(ranged.frontier.inputBytes) { $0 + ($1.run?.inputBytes ?? 0) }
         return EventLog.Event(
             event: name, time: isoTimestamp(), runSeconds: Double(monotonicNanoseconds() - runStarted) / 1e9,
             offset: ranged.frontier.offset, line: ranged.frontier.line, rowsRead: t.rowsRead, rowsWritten: t.rowsWritten,

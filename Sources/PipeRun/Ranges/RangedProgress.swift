@@ -28,6 +28,10 @@ package struct RangedProgress: Codable, Sendable {
         package var transformStates: [ExactBytes?]
         /// The job ended in the appended ranges (`head:N`).
         package var endedJob: Bool
+        /// Input bytes (compressed for gzip) and uncompressed bytes of the appended ranges
+        /// (whose runs are forgotten once appended, to keep the checkpoint small).
+        package var inputBytes: Int64 = 0
+        package var bytes: Int64 = 0
     }
 }
 
