@@ -70,6 +70,9 @@ public final class FilterTransform: RowTransform {
         valueBytes.deallocate()
     }
 
+    /// Whether a row is kept depends on its own field alone.
+    public var rangeSupport: RangeSupport { .rowLocal }
+
     public func start(input: Columns) throws -> Columns {
         index = try input.require(column, for: "filter")
         return input

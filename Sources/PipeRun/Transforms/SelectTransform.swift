@@ -24,6 +24,9 @@ public final class SelectTransform: RowTransform {
 
     deinit { fields.deallocate() }
 
+    /// A row's own fields make its output.
+    public var rangeSupport: RangeSupport { .rowLocal }
+
     public func start(input: Columns) throws -> Columns {
         indices = try columns.map { try input.require($0, for: "select") }
         return Columns(indices.map { input.names[$0] })
