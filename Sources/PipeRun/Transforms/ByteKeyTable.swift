@@ -17,6 +17,9 @@ struct ByteKeyTable {
     /// The number of keys.
     var count: Int { hashes.count }
 
+    /// The number of bytes of all keys together.
+    var byteCount: Int { arena.count }
+
     /// The bytes of key `number`.
     func key(_ number: Int) -> ArraySlice<UInt8> {
         arena[starts[number]..<starts[number + 1]]

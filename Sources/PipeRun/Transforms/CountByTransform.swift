@@ -53,27 +53,67 @@ public final class CountByTransform: RowTransform {
     }
 
     public func saveState() throws -> [UInt8]? {
-        var state = KeyTableState.header(columns: columns.count, keys: table.count)
+        Self.savedState(table, counts, columns: columns.count)
+    }
+
+    public func restoreState(_ bytes: [UInt8]) throws {
+        (table, counts) = try Self.restoredState(bytes, columns: columns.count)
+    }
+
+    /// Ranges count apart; their counts add up.
+    public var rangeSupport: RangeSupport { .combinable }
+
+    /// Adds the range's counts to the earlier ones: a value the range saw first follows the
+    /// earlier values, in the range's order of first appearance. Always combines (`count-by`
+    /// emits nothing before the end).
+    public func combine(earlier: [UInt8]?, later: [UInt8]?) throws -> RangeCombination {
+        // The range ran from the true state: its counts are the job's.
+        guard let earlier else { return .combined(later) }
+        var (table, counts) = try Self.restoredState(earlier, columns: columns.count)
+        if let later {
+            let (added, addedCounts) = try Self.restoredState(later, columns: columns.count)
+            table.reserve(keys: table.count + added.count, bytes: table.byteCount + added.byteCount)
+            counts.reserveCapacity(table.count + added.count)
+            for number in 0..<added.count {
+                let n = addedCounts[number]
+                let (into, isNew) = added.key(number).withUnsafeBytes { table.number(of: $0) }
+                if isNew {
+                    counts.append(n)
+                } else {
+                    guard n <= Self.largestCount - counts[into] else {
+                        throw PipeRunError(.dataError, "count-by: a value's count would pass \(Self.largestCount), more than a saved state may hold")
+                    }
+                    counts[into] += n
+                }
+            }
+        }
+        return .combined(Self.savedState(table, counts, columns: columns.count))
+    }
+
+    /// The saved state of keys for `columns` columns and their counts: the header and keys of
+    /// ``KeyTableState``, then each count (LEB128).
+    static func savedState(_ table: ByteKeyTable, _ counts: [Int], columns: Int) -> [UInt8] {
+        var state = KeyTableState.header(columns: columns, keys: table.count)
         table.appendKeys(to: &state)
         for count in counts { appendVarint(UInt64(truncatingIfNeeded: count), to: &state) }
         return state
     }
 
-    public func restoreState(_ bytes: [UInt8]) throws {
+    /// The keys and counts of a state that ``savedState(_:_:columns:)`` or an earlier version
+    /// (JSON) wrote; throws a ``PipeRunError`` when it does not fit `columns` columns.
+    static func restoredState(_ bytes: [UInt8], columns: Int) throws -> (table: ByteKeyTable, counts: [Int]) {
         let misfit = PipeRunError(.dataError, "count-by: the saved counts do not fit this transform")
         if bytes.first == UInt8(ascii: "{") {
             // Written by an earlier version: {"keys": [[value, ...], ...], "counts": [n, ...]}.
             struct Saved: Decodable { var keys: [[ExactBytes]]; var counts: [Int] }
             let saved = try decodeJSON(Saved.self, from: bytes, orThrow: misfit)
             guard saved.keys.count == saved.counts.count, saved.counts.allSatisfy({ $0 > 0 && $0 <= Self.largestCount }),
-                  let restored = KeyTableState.table(ofJSONKeys: saved.keys, columns: columns.count) else { throw misfit }
-            table = restored
-            counts = saved.counts
-            return
+                  let restored = KeyTableState.table(ofJSONKeys: saved.keys, columns: columns) else { throw misfit }
+            return (restored, saved.counts)
         }
         do {
             var reader = ByteReader(bytes)
-            let restored = try KeyTableState.readKeys(&reader, columns: columns.count)
+            let restored = try KeyTableState.readKeys(&reader, columns: columns)
             var restoredCounts: [Int] = []
             restoredCounts.reserveCapacity(restored.count)
             for _ in 0..<restored.count {
@@ -82,8 +122,7 @@ public final class CountByTransform: RowTransform {
                 restoredCounts.append(Int(n))
             }
             guard reader.isAtEnd else { throw ByteReader.Malformed() }
-            table = restored
-            counts = restoredCounts
+            return (restored, restoredCounts)
         } catch is ByteReader.Malformed {
             throw misfit
         }

@@ -17,6 +17,9 @@ public final class DelayTransform: RowTransform {
         nanoseconds = Int(milliseconds * 1_000_000)
     }
 
+    /// Every row sleeps the same and passes unchanged; nothing is kept between rows.
+    public var rangeSupport: RangeSupport { .rowLocal }
+
     public func start(input: Columns) throws -> Columns { input }
 
     public func process(_ row: Row, emit: (Row) throws -> Void) throws {

@@ -11,6 +11,9 @@ public final class DropTransform: RowTransform {
         self.columns = columns
     }
 
+    /// A row's own fields make its output.
+    public var rangeSupport: RangeSupport { .rowLocal }
+
     public func start(input: Columns) throws -> Columns {
         let dropped = Set(try columns.map { try input.require($0, for: "drop") })
         let kept = (0..<input.count).filter { !dropped.contains($0) }

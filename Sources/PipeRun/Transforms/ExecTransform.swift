@@ -14,15 +14,30 @@
 /// stays valid. The child runs in its own process group (a Ctrl-C reaches pipe-run, which
 /// finishes cleanly) and its standard error is pipe-run's. The child must flush its output after
 /// each answer (Python: `print(..., flush=True)`), or pipe-run waits for answers it holds back.
+///
+/// A child may keep state between rows, so a job with `exec` runs one range of its input at a
+/// time. `exec:row-local:COMMAND` declares that each answer depends on its row alone (the child
+/// keeps nothing from one row to the next): ranges then run side by side (`--jobs`), each
+/// through a child of its own, and their answers are joined in input order.
 public final class ExecTransform: RowTransform {
     public static let descriptor = TransformDescriptor(
-        name: "exec", usage: "exec:COMMAND", summary: "pipe rows through a child process (JSON lines)"
+        name: "exec", usage: "exec:[row-local:]COMMAND",
+        summary: "pipe rows through a child process (JSON lines); row-local: each answer from its row alone"
     ) { argument in
-        guard !argument.allSatisfy({ $0 == " " }) else { throw PipeRunError(.usage, "exec: expected a command") }
-        return ExecTransform(command: argument)
+        var command = Substring(argument)
+        let rowLocal = command.hasPrefix(ExecTransform.rowLocalPrefix)
+        if rowLocal { command = command.dropFirst(ExecTransform.rowLocalPrefix.count) }
+        guard !command.allSatisfy({ $0 == " " }) else { throw PipeRunError(.usage, "exec: expected a command") }
+        return ExecTransform(command: String(command), rowLocal: rowLocal)
     }
 
+    /// What begins the argument of `exec:row-local:COMMAND`.
+    static let rowLocalPrefix = "row-local:"
+
     let command: String
+    /// Whether the user declared each answer to depend on its row alone.
+    public let isRowLocal: Bool
+
     static let maxInFlight = 256
     /// The longest answer line accepted.
     static let maxAnswerBytes = 64 << 20
@@ -41,9 +56,15 @@ public final class ExecTransform: RowTransform {
     private let builder = RowBuilder()
     private var readBuffer = [UInt8](repeating: 0, count: 1 << 16)
 
-    public init(command: String) {
+    /// Runs `command` with `/bin/sh -c` when the job starts; `rowLocal` declares that each
+    /// answer depends on its row alone, so that ranges of the input may run side by side.
+    public init(command: String, rowLocal: Bool = false) {
         self.command = command
+        isRowLocal = rowLocal
     }
+
+    /// Row-local only when the user declares it: a child may keep state between rows.
+    public var rangeSupport: RangeSupport { isRowLocal ? .rowLocal : .none }
 
     deinit {
         if toChild >= 0 { close(toChild) }

@@ -70,6 +70,7 @@ public final class FilterTransform: RowTransform {
         valueBytes.deallocate()
     }
 
+    /// Whether a row is kept depends on its own field alone.
     public var rangeSupport: RangeSupport { .rowLocal }
 
     public func start(input: Columns) throws -> Columns {

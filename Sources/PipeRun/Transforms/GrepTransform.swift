@@ -13,6 +13,9 @@ public final class GrepTransform: RowTransform {
         self.pattern = try Pattern(pattern, for: "grep")
     }
 
+    /// Whether a row is kept depends on its own record alone.
+    public var rangeSupport: RangeSupport { .rowLocal }
+
     public func start(input: Columns) throws -> Columns { input }
 
     public func process(_ row: Row, emit: (Row) throws -> Void) throws {

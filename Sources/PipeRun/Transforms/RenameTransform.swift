@@ -16,6 +16,9 @@ public final class RenameTransform: RowTransform {
         }
     }
 
+    /// Rows pass unchanged.
+    public var rangeSupport: RangeSupport { .rowLocal }
+
     public func start(input: Columns) throws -> Columns {
         var names = input.names
         for (old, new) in pairs {

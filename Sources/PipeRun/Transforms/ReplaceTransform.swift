@@ -25,6 +25,9 @@ public final class ReplaceTransform: RowTransform {
         template = Array(argument[argument.index(after: last)...].utf8)
     }
 
+    /// A row's own field makes its replacement.
+    public var rangeSupport: RangeSupport { .rowLocal }
+
     public func start(input: Columns) throws -> Columns {
         index = try input.require(column, for: "replace")
         return input

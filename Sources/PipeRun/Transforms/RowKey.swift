@@ -106,8 +106,9 @@ enum KeyTableState {
     }
 }
 
-/// Decodes JSON state bytes, for states that earlier versions saved as JSON, throwing `error`
+/// Decodes JSON state bytes, for states that earlier versions saved as JSON, throwing `misfit`
 /// when they do not decode.
-func decodeJSON<T: Decodable>(_ type: T.Type, from bytes: [UInt8], orThrow error: PipeRunError) throws -> T {
-    do { return try JSONDecoder().decode(type, from: Data(bytes)) } catch { throw error }
+func decodeJSON<T: Decodable>(_ type: T.Type, from bytes: [UInt8], orThrow misfit: PipeRunError) throws -> T {
+    // (Not named `error`: in the catch clause that name is the decoder's error.)
+    do { return try JSONDecoder().decode(type, from: Data(bytes)) } catch { throw misfit }
 }

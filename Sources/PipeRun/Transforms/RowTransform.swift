@@ -15,6 +15,13 @@ import Foundation
 /// every checkpoint, so that a resumed job continues with exactly the state an uninterrupted
 /// run would have had at that row. Adopt ``StatefulRowTransform`` to get both from a `Codable`
 /// value. Stateless transforms need neither.
+///
+/// A job may process ranges of its input side by side (`--jobs`), each range through its own
+/// instances made from the same specs, started with the same columns and fresh; the driver
+/// joins the ranges in input order. Declare ``rangeSupport`` to allow it: ``RangeSupport/rowLocal``
+/// for a transform whose rows depend on themselves alone, ``RangeSupport/combinable`` with
+/// ``combine(earlier:later:)`` for one that keeps state. Without a declaration the job runs one
+/// range at a time.
 public protocol RowTransform: AnyObject {
     /// Learns the input columns and returns the columns of the rows this transform emits.
     /// Throw a ``PipeRunError`` with code ``PipeRunError/Code/usage`` for a column that does not exist.
@@ -37,11 +44,57 @@ public protocol RowTransform: AnyObject {
     /// up with the checkpoint. Everything emitted here is in the checkpoint's output.
     func willCheckpoint(emit: (Row) throws -> Void) throws
 
-    /// How the transform runs when ranges of the input run side by side.
+    /// Whether ranges of the input may run side by side through their own instances of this
+    /// transform (`--jobs`); ``RangeSupport/none`` unless the transform declares more.
     var rangeSupport: RangeSupport { get }
 
-    /// The state after a range in a run in input order, from `earlier` and the range's own.
+    /// Works out, for a ``RangeSupport/combinable`` transform, what a range run by an instance
+    /// that started fresh means for a run in input order.
+    ///
+    /// The driver asks stage by stage, in chain order, and asks a stage only when every stage
+    /// before it combined, so the rows this transform received in the range are exactly those a
+    /// run in input order gives it. A range never calls ``finish(emit:)``: the job's one finish
+    /// runs on a chain restored with the combined states.
+    ///
+    /// Called on an instance started with the input columns (the range's own, say). Work on the
+    /// bytes given and leave the instance's own state as it is.
+    ///
+    /// - Parameters:
+    ///   - earlier: The saved state (``saveState()`` bytes) of a run in input order at the
+    ///     range's start; nil when there is none yet (a fresh transform). Possibly restored from
+    ///     the checkpoint of an earlier release, so in any format ``restoreState(_:)`` accepts.
+    ///   - later: The saved state of the instance that ran the range from a fresh state; nil
+    ///     when it saved none.
+    /// - Returns: ``RangeCombination/combined(_:)`` with the state after the range of a run in
+    ///   input order, or ``RangeCombination/runAgain`` (the default) when what the range emitted
+    ///   is not what that run emits.
+    /// - Throws: A ``PipeRunError`` when a state does not fit this transform.
     func combine(earlier: [UInt8]?, later: [UInt8]?) throws -> RangeCombination
+}
+
+/// How a transform can run when a job processes ranges of its input side by side (`--jobs`).
+public enum RangeSupport: Sendable, Equatable {
+    /// Nothing declared (the default): the job runs one range at a time, in input order.
+    case none
+    /// What a row makes depends on that row alone (its fields, line and offset), never on other
+    /// rows: ranges run side by side and their outputs are joined in input order.
+    ///
+    /// Such a transform keeps no state across rows (``RowTransform/saveState()`` gives nil), so
+    /// there is nothing to combine.
+    case rowLocal
+    /// Keeps state across rows; ``RowTransform/combine(earlier:later:)`` works out a range's
+    /// result in input order from the state before it and what the range did alone.
+    case combinable
+}
+
+/// What ``RowTransform/combine(earlier:later:)`` makes of a range run from a fresh state.
+public enum RangeCombination: Equatable, Sendable {
+    /// What the range emitted from a fresh state is exactly what a run in input order emits
+    /// from `earlier`; the associated value is the state after the range in that run, as
+    /// ``RowTransform/saveState()`` would give it (nil: no state).
+    case combined([UInt8]?)
+    /// It is not: the driver runs the range again with `earlier` restored.
+    case runAgain
 }
 
 /// Thrown by a transform to end the job as if the input had ended after the current row (as
@@ -64,6 +117,8 @@ extension RowTransform {
     public func saveState() throws -> [UInt8]? { nil }
     public func restoreState(_ state: [UInt8]) throws {}
     public func willCheckpoint(emit: (Row) throws -> Void) throws {}
+    public var rangeSupport: RangeSupport { .none }
+    public func combine(earlier: [UInt8]?, later: [UInt8]?) throws -> RangeCombination { .runAgain }
 }
 
 /// A transform whose state is one `Codable` value, saved as JSON in every checkpoint.
@@ -75,33 +130,23 @@ public protocol StatefulRowTransform: RowTransform {
 
 extension StatefulRowTransform {
     public func saveState() throws -> [UInt8]? {
+        try Self.savedState(of: state)
+    }
+
+    public func restoreState(_ bytes: [UInt8]) throws {
+        state = try Self.restoredState(from: bytes)
+    }
+
+    /// The bytes ``saveState()`` gives for `state`: JSON with sorted keys. For
+    /// ``RowTransform/combine(earlier:later:)``, which answers with a state without setting one.
+    public static func savedState(of state: State) throws -> [UInt8] {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         return Array(try encoder.encode(state))
     }
 
-    public func restoreState(_ bytes: [UInt8]) throws {
-        state = try JSONDecoder().decode(State.self, from: Data(bytes))
+    /// The state that ``restoreState(_:)`` takes from `bytes`, without setting it.
+    public static func restoredState(from bytes: [UInt8]) throws -> State {
+        try JSONDecoder().decode(State.self, from: Data(bytes))
     }
-}
-
-/// How a transform can run when a job processes ranges of its input side by side (`--jobs`).
-public enum RangeSupport: Sendable, Equatable {
-    /// Nothing declared (the default): the job runs one range at a time, in input order.
-    case none
-    /// What a row makes depends on that row alone: ranges run side by side.
-    case rowLocal
-    /// Keeps state across rows, and ``RowTransform/combine(earlier:later:)`` joins ranges.
-    case combinable
-}
-
-/// What ``RowTransform/combine(earlier:later:)`` makes of a range run from a fresh state.
-public enum RangeCombination: Equatable, Sendable {
-    case combined([UInt8]?)
-    case runAgain
-}
-
-extension RowTransform {
-    public var rangeSupport: RangeSupport { .none }
-    public func combine(earlier: [UInt8]?, later: [UInt8]?) throws -> RangeCombination { .runAgain }
 }

@@ -21,6 +21,9 @@ public final class SampleTransform: RowTransform {
         threshold = rate >= 1 ? .max : UInt64(rate * 18_446_744_073_709_551_615.0)
     }
 
+    /// Whether a row is kept depends on its input offset alone, which every range keeps true.
+    public var rangeSupport: RangeSupport { .rowLocal }
+
     public func start(input: Columns) throws -> Columns { input }
 
     public func process(_ row: Row, emit: (Row) throws -> Void) throws {

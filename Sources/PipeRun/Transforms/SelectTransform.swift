@@ -24,6 +24,7 @@ public final class SelectTransform: RowTransform {
 
     deinit { fields.deallocate() }
 
+    /// A row's own fields make its output.
     public var rangeSupport: RangeSupport { .rowLocal }
 
     public func start(input: Columns) throws -> Columns {

@@ -50,6 +50,9 @@ public final class SplitTransform: RowTransform {
         fields.reserveCapacity(names.count)
     }
 
+    /// A row's own line makes its columns.
+    public var rangeSupport: RangeSupport { .rowLocal }
+
     public func start(input: Columns) throws -> Columns {
         Columns(names)
     }
