@@ -56,6 +56,10 @@ final class RangeWorker: @unchecked Sendable {
     let processed = Atomic<Int64>(0)
     let rowsRead = Atomic<Int64>(0)
     let rowsWritten = Atomic<Int64>(0)
+    /// Whether the reader's read-ahead thread also parses records ahead (when it would
+    /// otherwise wait): only when ranges run one at a time, since with several there is no
+    /// idle core to give that work to, and it costs more than it saves.
+    var parseAhead = true
 
     init(job: Job, registry: TransformRegistry, columns: Columns, format: RecordFormat, outputDelimiter: UInt8,
          segmentPath: @escaping (Int) -> String, quarantineSegmentPath: @escaping (Int) -> String,
@@ -97,6 +101,7 @@ final class RangeWorker: @unchecked Sendable {
         let magic = try file.read(at: 0, count: 2)
         let opened = try InputSequence.reader(on: file, magic: magic, job: job, shouldStop: { false })
         let reader = opened.reader
+        if !parseAhead { opened.readAhead?.parsesRecords = .never }
         defer { opened.readAhead?.stop() }
         if !a.positioned {
             guard let start = try findStart(a, file: file, gzip: opened.gzip != nil) else {
@@ -107,6 +112,7 @@ final class RangeWorker: @unchecked Sendable {
             run.offset = start
         }
         try position(reader, gzip: opened.gzip, at: run, range: a.range)
+        if let end = a.range.end { opened.readAhead?.bulkBytes = max(0, end + 1 - run.offset) + (64 << 10) }
         // Input bytes before this run's start, for progress: compressed bytes for gzip.
         let gzipStart = opened.gzip?.compressedBytesRead ?? 0
         let plainBase = run.inputBytes - run.offset
@@ -320,4 +326,5 @@ final class Flag: Sendable {
     private let value = Atomic<Bool>(false)
     func set() { value.store(true, ordering: .relaxed) }
     var isSet: Bool { value.load(ordering: .relaxed) }
+}
 }

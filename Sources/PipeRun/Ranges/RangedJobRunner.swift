@@ -100,6 +100,7 @@ final class RangedJobRunner {
         var failure: (MalformedRecord, Int)?
         var fatal: (any Error)?
         do {
+            try startWorkers()
             while true {
                 for report in reports.wait(timeoutNanoseconds: 10_000_000) {
                     switch try handle(report) {
@@ -206,6 +207,7 @@ final class RangedJobRunner {
                                  outputDelimiter: outputDelimiter, segmentPath: segmentPath,
                                  quarantineSegmentPath: quarantineSegmentPath, output: output, quarantine: quarantine,
                                  cancelled: cancelled, report: { queue.post($0) })
+        worker.parseAhead = jobs == 1
         switch startThread({ worker.run(assignment) }) {
         case .success(let thread): active[assignment.index] = (worker, thread)
         case .failure(let error): throw error

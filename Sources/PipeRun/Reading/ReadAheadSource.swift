@@ -100,6 +100,9 @@ package final class ReadAheadSource: IndexingByteSource, @unchecked Sendable {
 
     /// Set by a reader that borrows blocks, before the first read.
     package var parsesRecords = RecordParsing.never
+    /// Bytes to read in whole blocks; after them, blocks of 64 KiB: a range of a job over
+    /// ranges reads little past its end (only to finish its last record). Set before the first read.
+    package var bulkBytes = Int64.max
     /// Whether the next block to check starts inside quotes (when ``parsesRecords``).
     private var nextStartsInsideQuotes = false
 
@@ -161,6 +164,7 @@ package final class ReadAheadSource: IndexingByteSource, @unchecked Sendable {
 
     /// The reading thread: fills free chunks from the wrapped source.
     private func produce() {
+        var produced: Int64 = 0
         while true {
             lock()
             while state.free.isEmpty && !state.stopping { pthread_cond_wait(&changed, &mutex) }
@@ -173,16 +177,22 @@ package final class ReadAheadSource: IndexingByteSource, @unchecked Sendable {
             let buffer = chunk.bytes
             var count = 0
             var failure: (any Error)? = nil
+            var ended = false
+            let wanted = produced >= bulkBytes ? min(buffer.count, 64 << 10) : buffer.count
             do {
                 // Fill the chunk, so the reader gets big blocks.
-                while count < buffer.count {
-                    let n = try wrapped.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[count...]))
-                    if n == 0 { break }
+                while count < wanted {
+                    let n = try wrapped.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[count..<wanted]))
+                    if n == 0 {
+                        ended = true
+                        break
+                    }
                     count += n
                 }
             } catch {
                 failure = error
             }
+            produced += Int64(count)
             chunk.count = count
             chunk.specialCount = 0
             lock()
@@ -193,7 +203,7 @@ package final class ReadAheadSource: IndexingByteSource, @unchecked Sendable {
             }
             if let failure {
                 state.producerFailure = failure
-            } else if count < buffer.count {
+            } else if ended {
                 state.producerDone = true
             }
             pthread_cond_broadcast(&changed)
