@@ -327,4 +327,3 @@ final class Flag: Sendable {
     func set() { value.store(true, ordering: .relaxed) }
     var isSet: Bool { value.load(ordering: .relaxed) }
 }
-}
