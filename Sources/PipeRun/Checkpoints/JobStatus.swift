@@ -27,6 +27,9 @@ public struct JobStatus: Codable, Sendable {
     public var interruptions: Int
     /// Seconds the job has run, over all its runs.
     public var runSeconds: Double
+    /// For a job over ranges (`--jobs`): how many ranges there are, and how many are done.
+    public var ranges: Int?
+    public var rangesDone: Int?
     /// The pipe-run that wrote the checkpoint (nil before 0.11.0), and this one.
     public var writerVersion: String?
     public var version: String
@@ -56,7 +59,10 @@ public struct JobStatus: Codable, Sendable {
         let files = cp.inputs ?? [cp.input]
         let current = min(cp.cursor.file ?? 0, max(files.count - 1, 0))
         let size = files.reduce(0) { $0 + $1.size }
-        let position = cp.status == .complete ? size : files.prefix(current).reduce(0) { $0 + $1.size } + cp.cursor.inputOffset
+        // A job over ranges: the input bytes processed in all ranges.
+        let position = cp.status == .complete ? size
+            : cp.ranges.map { min($0.processedInputBytes, size) }
+            ?? files.prefix(current).reduce(0) { $0 + $1.size } + cp.cursor.inputOffset
         var rate: Double? = nil
         let samples = cp.history ?? []
         if samples.count >= 2, let last = samples.last {
@@ -84,6 +90,7 @@ public struct JobStatus: Codable, Sendable {
             rowsRead: cp.cursor.rowsRead, rowsWritten: cp.cursor.rowsWritten, badRows: cp.cursor.badRows,
             startedAt: cp.createdAt, lastCheckpointAt: cp.updatedAt, bytesPerSecond: rate, etaSeconds: eta,
             runs: cp.runs, interruptions: cp.interruptions, runSeconds: cp.elapsedSeconds ?? 0,
+            ranges: cp.ranges?.ranges.count, rangesDone: cp.ranges.map { cp.status == .complete ? $0.ranges.count : $0.appended },
             writerVersion: cp.writerVersion, version: pipeRunVersion)
     }
 
@@ -97,7 +104,9 @@ public struct JobStatus: Codable, Sendable {
         lines.append(("input", input))
         lines.append(("output", output))
         let percentText = percent.map { String(format1: $0) + "%" } ?? "?"
-        lines.append(("progress", "\(percentText), byte \(position) of \(size) (input bytes, compressed for gzip); \(rowsRead) rows read, \(rowsWritten) written, \(badRows) bad"))
+        var progressText = "\(percentText), byte \(position) of \(size) (input bytes, compressed for gzip); \(rowsRead) rows read, \(rowsWritten) written, \(badRows) bad"
+        if let ranges, let rangesDone { progressText += "; \(rangesDone) of \(ranges) ranges done" }
+        lines.append(("progress", progressText))
         lines.append(("started", startedAt))
         lines.append(("checkpoint", "\(lastCheckpointAt) (\(checkpoint))"))
         if let bytesPerSecond {

@@ -122,12 +122,20 @@ extension JobRunner {
             throw damaged("it does not fit this job's inputs and transforms")
         }
         let paths = identities.map(\.path)
-        let pending = ranged.appended < ranged.ranges.count ? ranged.ranges[ranged.appended].file : identities.count
-        for i in pending..<identities.count {
-            let file = try InputFile(path: paths[i])
-            let changes = InputChanges.sinceStart(identities[i], now: try inputs.observe(file, headLength: identities[i].headLength))
-            if !changes.isEmpty {
-                throw PipeRunError(.dataError, "input \(paths[i]) changed since the job started: \(changes.joined(separator: "; ")); add --restart to start over")
+        // The file the frontier is in must be as it was; later files are checked when their turn
+        // comes (by the workers), as in a job in one piece: a file that vanished or changed
+        // before its turn stops the job, or is left out with --skip-changed-inputs.
+        if ranged.appended < ranged.ranges.count {
+            let current = ranged.ranges[ranged.appended].file
+            let begun = (0..<ranged.appended).contains { ranged.ranges[$0].file == current && ranged.ranges[$0].skipped != true }
+                || ranged.ranges[ranged.appended].run != nil
+            if begun {
+                let file = try InputFile(path: paths[current])
+                let changes = InputChanges.sinceStart(identities[current],
+                                                      now: try inputs.observe(file, headLength: identities[current].headLength))
+                if !changes.isEmpty {
+                    throw PipeRunError(.dataError, "input \(paths[current]) changed since the checkpoint: \(changes.joined(separator: "; ")); add --restart to start over")
+                }
             }
         }
         if let refusal = ResumeDecision.outputRefusal(saved.output, try observe(output, recorded: saved.output),

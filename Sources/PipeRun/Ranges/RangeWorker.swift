@@ -34,12 +34,16 @@ final class RangeWorker: @unchecked Sendable {
         case misfired(Int, String)
         /// A bad record under `--on-error fail` in a range run in order: `run` points at it.
         case failed(Int, RangeRun, MalformedRecord)
+        /// The range's file vanished or changed since the job started (the message says how).
+        case inputChanged(Int, String)
         /// Anything else: the job fails with it.
         case error(Int, any Error)
     }
 
     let job: Job
     let registry: TransformRegistry
+    /// The range's file as it was when the job started.
+    let identity: InputIdentity
     let columns: Columns
     let format: RecordFormat
     let outputDelimiter: UInt8
@@ -61,11 +65,12 @@ final class RangeWorker: @unchecked Sendable {
     /// idle core to give that work to, and it costs more than it saves.
     var parseAhead = true
 
-    init(job: Job, registry: TransformRegistry, columns: Columns, format: RecordFormat, outputDelimiter: UInt8,
+    init(job: Job, registry: TransformRegistry, identity: InputIdentity, columns: Columns, format: RecordFormat, outputDelimiter: UInt8,
          segmentPath: @escaping (Int) -> String, quarantineSegmentPath: @escaping (Int) -> String,
          output: OutputFile, quarantine: OutputFile?, cancelled: Flag, report: @escaping (Report) -> Void) {
         self.job = job
         self.registry = registry
+        self.identity = identity
         self.columns = columns
         self.format = format
         self.outputDelimiter = outputDelimiter
@@ -97,7 +102,17 @@ final class RangeWorker: @unchecked Sendable {
 
     private func runRange(_ a: Assignment) throws {
         var run = a.run
-        let file = try InputFile(path: a.path)
+        let file: InputFile
+        do {
+            file = try InputFile(path: a.path)
+        } catch let error as PipeRunError {
+            report(.inputChanged(a.index, error.message))
+            return
+        }
+        if let problem = try inputProblem(file) {
+            report(.inputChanged(a.index, problem))
+            return
+        }
         let magic = try file.read(at: 0, count: 2)
         let opened = try InputSequence.reader(on: file, magic: magic, job: job, shouldStop: { false })
         let reader = opened.reader
@@ -227,6 +242,17 @@ final class RangeWorker: @unchecked Sendable {
                 return
             }
         }
+    }
+
+    /// How `file` differs from what the job saw when it started, if it does.
+    private func inputProblem(_ file: InputFile) throws -> String? {
+        let st = file.status
+        let head = try file.read(at: 0, count: min(max(identity.headLength, 0), 65536))
+        let now = ObservedInput(device: UInt64(st.st_dev), inode: UInt64(st.st_ino), size: Int64(st.st_size),
+                                modifiedNanoseconds: modifiedNanoseconds(st), headHash: ContentHash.hex(head),
+                                beforeCursorHash: nil, isGzip: false)
+        let changes = InputChanges.sinceStart(identity, now: now)
+        return changes.isEmpty ? nil : "input \(file.path) changed since the job started: " + changes.joined(separator: "; ")
     }
 
     private func take(_ list: inout [MalformedRecord]) -> [MalformedRecord] {

@@ -160,6 +160,7 @@ final class RangedJobRunner {
             guard active[index] == nil else { continue }
             let range = ranges[index]
             if let run = range.run, run.done { continue }
+            if range.skipped == true { continue }
             var assignment = RangeWorker.Assignment(index: index, range: range, path: paths[range.file],
                                                     run: range.run ?? freshRun(range), positioned: range.run != nil,
                                                     outputLength: checkpoint.output.length,
@@ -203,7 +204,9 @@ final class RangedJobRunner {
             unlink(quarantineSegmentPath(assignment.index))
         }
         let queue = reports
-        let worker = RangeWorker(job: job, registry: registry, columns: columns, format: format,
+        let identities = checkpoint.inputs ?? [checkpoint.input]
+        let worker = RangeWorker(job: job, registry: registry, identity: identities[assignment.range.file],
+                                 columns: columns, format: format,
                                  outputDelimiter: outputDelimiter, segmentPath: segmentPath,
                                  quarantineSegmentPath: quarantineSegmentPath, output: output, quarantine: quarantine,
                                  cancelled: cancelled, report: { queue.post($0) })
@@ -246,6 +249,18 @@ final class RangedJobRunner {
             finished(index)
             try take(run, of: index, [])
             return .failed(bad, index)
+        case .inputChanged(let index, let problem):
+            finished(index)
+            let file = ranged.ranges[index].file
+            let started = ranged.ranges.indices.contains { i in
+                ranged.ranges[i].file == file && (i < ranged.appended || ranged.ranges[i].run != nil || active[i] != nil)
+            }
+            guard job.options.skipChangedInputs, !started else {
+                return .error(PipeRunError(.dataError, "\(problem); rerun with --skip-changed-inputs to leave it out, or --restart"))
+            }
+            notice("skipping: \(problem)")
+            for i in ranged.ranges.indices where ranged.ranges[i].file == file { ranged.ranges[i].skipped = true }
+            dirty = true
         case .error(let index, let error):
             finished(index)
             return .error(error)
@@ -273,6 +288,11 @@ final class RangedJobRunner {
         while ranged.appended < ranged.ranges.count && !ranged.frontier.endedJob {
             let index = ranged.appended
             let range = ranged.ranges[index]
+            if range.skipped == true {
+                ranged.appended = index + 1
+                dirty = true
+                continue
+            }
             guard let run = range.run, run.done, active[index] == nil else { return }
             var frontier = ranged.frontier
             let startsFile = index == 0 || ranged.ranges[index - 1].file != range.file
@@ -414,7 +434,7 @@ final class RangedJobRunner {
         checkpoint.interruptions += 1
         try save(.interrupted, reason: reason)
         let totals = self.totals
-        notice("interrupted (\(reason)) at row \(totals.rowsRead), \(ranged.appended) of \(ranged.ranges.count) ranges done; run the same command to resume")
+        notice("interrupted (\(reason)) at row \(totals.rowsRead)\(whichInput), \(ranged.appended) of \(ranged.ranges.count) ranges done; run the same command to resume")
         var e = event("interrupted")
         e.reason = reason
         events?.write(e)
@@ -506,6 +526,21 @@ final class RangedJobRunner {
         return t
     }
 
+    /// The input file the job is in: the frontier's, or at the end the last one read.
+    private var currentFile: Int {
+        let ranges = ranged.ranges
+        if ranged.appended < ranges.count && !ranged.frontier.endedJob { return ranges[ranged.appended].file }
+        let read = ranges[..<ranged.appended].last { $0.skipped != true }
+        return read?.file ?? ranges[0].file
+    }
+
+    /// " of PATH (input K of N)" for a job of several files.
+    private var whichInput: String {
+        guard paths.count > 1 else { return "" }
+        let file = currentFile
+        return " of \(paths[file]) (input \(file + 1) of \(paths.count))"
+    }
+
     private func prepared(_ status: Checkpoint.Status, reason: String?) -> Checkpoint {
         var cp = checkpoint
         var processed = ranged.frontier.inputBytes
@@ -513,9 +548,10 @@ final class RangedJobRunner {
         cp.ranges!.processedInputBytes = processed
         let t = totals
         let f = ranged.frontier
+        let file = currentFile
         cp.cursor = Cursor(offset: 0, line: f.line, inputOffset: 0, beforeHash: "", beforeLength: 0, rowsRead: t.rowsRead,
-                           rowsWritten: t.rowsWritten, badRows: t.badRows,
-                           file: ranged.ranges[min(ranged.appended, ranged.ranges.count - 1)].file)
+                           rowsWritten: t.rowsWritten, badRows: t.badRows, file: file)
+        if let identities = cp.inputs, file < identities.count { cp.input = identities[file] }
         cp.transformStates = f.transformStates
         cp.status = status
         cp.reason = reason

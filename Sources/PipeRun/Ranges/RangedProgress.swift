@@ -47,6 +47,8 @@ package struct InputRange: Codable, Sendable {
     package var block: BlockStart?
     /// Where the range is; nil until it runs.
     package var run: RangeRun?
+    /// Left out: its file vanished or changed before its turn (`--skip-changed-inputs`).
+    package var skipped: Bool?
 
     package struct BlockStart: Codable, Sendable, Equatable {
         package var compressedOffset: Int64

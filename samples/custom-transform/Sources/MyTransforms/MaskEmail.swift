@@ -16,6 +16,10 @@ public final class MaskEmail: RowTransform {
         self.column = column
     }
 
+    /// Each row's output depends on that row alone: ranges of a job may run through it side
+    /// by side (`--jobs`). (`RunningTotal` declares nothing: its job runs in one piece.)
+    public var rangeSupport: RangeSupport { .rowLocal }
+
     public func start(input: Columns) throws -> Columns {
         index = try input.require(column, for: "mask-email")
         return input
