@@ -111,7 +111,7 @@ extension JobRunner {
                               transforms: [any RowTransform], jobs: Int) throws -> JobOutcome {
         var checkpoint = saved
         var ranged = saved.ranges!
-        let identities = saved.inputs ?? [saved.input]
+        var identities = saved.inputs ?? [saved.input]
         let damaged = { (what: String) in
             PipeRunError(.dataError, "checkpoint \(store.path) is damaged (\(what)); add --restart to start over")
         }
@@ -134,7 +134,22 @@ extension JobRunner {
                 let changes = InputChanges.sinceStart(identities[current],
                                                       now: try inputs.observe(file, headLength: identities[current].headLength))
                 if !changes.isEmpty {
-                    throw PipeRunError(.dataError, "input \(paths[current]) changed since the checkpoint: \(changes.joined(separator: "; ")); add --restart to start over")
+                    // After a failure, an input fixed after the bad record resumes there; the
+                    // ranges after it in that file run again.
+                    guard saved.status == .failed, let run = ranged.ranges[ranged.appended].run, let hash = run.beforeHash,
+                          run.offset <= file.size,
+                          ContentHash.hex(try file.read(at: max(0, run.offset - 65536), count: Int(min(run.offset, 65536)))) == hash
+                    else {
+                        throw PipeRunError(.dataError, "input \(paths[current]) changed since the checkpoint: \(changes.joined(separator: "; ")); add --restart to start over")
+                    }
+                    identities[current] = try inputs.identity(of: file)
+                    for i in ranged.ranges.indices where i > ranged.appended && ranged.ranges[i].file == current {
+                        ranged.ranges[i].run = nil
+                        unlink("\(store.path).range-\(i)")
+                        unlink("\(store.path).range-\(i).quarantine")
+                    }
+                    checkpoint.inputs = identities
+                    notice("input \(paths[current]) changed after the failure, but not before the bad record: resuming at byte \(run.offset)")
                 }
             }
         }

@@ -204,7 +204,11 @@ final class RangeWorker: @unchecked Sendable {
                     report(.misfired(a.index, failure.bad.reason))
                     return
                 }
-                let r = try commit(done: false, at: (failure.bad.offset, failure.bad.line))
+                var r = try commit(done: false, at: (failure.bad.offset, failure.bad.line))
+                if opened.gzip == nil {
+                    let offset = failure.bad.offset
+                    r.beforeHash = ContentHash.hex(try file.read(at: max(0, offset - 65536), count: Int(min(offset, 65536))))
+                }
                 report(.failed(a.index, r, failure.bad))
                 return
             }

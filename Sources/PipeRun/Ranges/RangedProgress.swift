@@ -92,4 +92,7 @@ package struct RangeRun: Codable, Sendable {
     package var quarantineSegment: OutputState?
     /// The transforms' states in this range (from a fresh state for ``Mode/ahead``).
     package var transformStates: [ExactBytes?]
+    /// At a bad record that failed the job: the hash of the (up to 64 KiB) bytes before it, so
+    /// that an input fixed after the bad record resumes.
+    package var beforeHash: String?
 }

@@ -201,6 +201,59 @@ import Testing
         #expect(r.stderr.contains("resuming at row"), "\(r.stderr)")
         #expect(try scratch.read("out.csv") == expected)
     }
+
+    @Test func aFailedJobResumesOnAnInputFixedAfterTheBadRecord() throws {
+        let scratch = try Scratch()
+        let headerLength = QuotedCSV.header.utf8.count + 1
+        let bad = Array("999,paid,Lyon,1\"0,bad\n".utf8)
+        let fixed = Array("999,paid,Lyon,10.00,fixed by hand\n".utf8)
+        let before = QuotedCSV.make(rows: 3_000, seed: 31)
+        let after = Array(QuotedCSV.make(rows: 3_000, seed: 32)[headerLength...])
+        try Data(before + bad + after).write(to: scratch.file("in.csv"))
+        let args = ["run", "in.csv", "-o", "out.csv", "--jobs", "2", "--range-size", "50000"]
+        let failed = try Tool.run(args, in: scratch.url)
+        #expect(failed.status == 65, "\(failed.stderr)")
+        #expect(failed.stderr.contains("line "), "\(failed.stderr)")
+        // Fixed in place (a longer record: everything after it moves).
+        try Data(before + fixed + after).write(to: scratch.file("in.csv"))
+        let resumed = try Tool.run(args, in: scratch.url)
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(resumed.stderr.contains("not before the bad record: resuming at byte \(before.count)"), "\(resumed.stderr)")
+        try Data(before + fixed + after).write(to: scratch.file("fixed.csv"))
+        #expect(try scratch.read("out.csv") == onePiece(scratch, "fixed.csv", []))
+        // Changed just before the bad record (in the bytes the checkpoint vouches for): refused.
+        try Data(before + bad + after).write(to: scratch.file("in.csv"))
+        _ = try Tool.run(args + ["--restart"], in: scratch.url)
+        var edited = before + fixed + after
+        edited[before.count - 100] = edited[before.count - 100] == UInt8(ascii: "x") ? UInt8(ascii: "y") : UInt8(ascii: "x")
+        try Data(edited).write(to: scratch.file("in.csv"))
+        let refused = try Tool.run(args, in: scratch.url)
+        #expect(refused.status == 65, "\(refused.stderr)")
+        #expect(refused.stderr.contains("changed since the checkpoint"), "\(refused.stderr)")
+    }
+
+    @Test func statusSumsTheRanges() throws {
+        let scratch = try Scratch()
+        try Data(QuotedCSV.make(rows: 6_000, seed: 12)).write(to: scratch.file("in.csv"))
+        let args = ["run", "in.csv", "-o", "out.csv", "--jobs", "2", "--range-size", "40000", "--checkpoint-every", "0.01",
+                    "-t", "delay:0.05", "--events", "events.jsonl"]
+        let stopped = try stopWhen(args, in: scratch, "800 rows read") { $0.rowsRead >= 800 }
+        #expect(stopped.status == 75, "\(stopped.stderr)")
+        let status = try Tool.run(["status", "out.csv", "--json"], in: scratch.url)
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any])
+        let cp = try #require(readCheckpoint(scratch, "out.csv.checkpoint"))
+        let ranges = try #require(cp.json["ranges"] as? [String: Any])
+        #expect(json["rowsRead"] as? Int == cp.rowsRead)
+        #expect(json["position"] as? Int == ranges["processedInputBytes"] as? Int)
+        #expect((json["position"] as? Int ?? 0) > 0)
+        #expect(json["ranges"] as? Int == (ranges["ranges"] as? [Any])?.count)
+        // The rows of every range, run ahead or in order, are in the total.
+        let runs = (ranges["ranges"] as? [[String: Any]] ?? []).compactMap { $0["run"] as? [String: Any] }
+        let frontier = ranges["frontier"] as? [String: Any] ?? [:]
+        let sum = runs.reduce(frontier["rowsRead"] as? Int ?? 0) { $0 + ($1["rowsRead"] as? Int ?? 0) }
+        #expect(cp.rowsRead == sum)
+        #expect(readEvents(scratch, "events.jsonl").last?["event"] as? String == "interrupted")
+    }
 }
 
 /// The bytes of gzip `data`, decompressed by gzip itself.
