@@ -15,3 +15,4 @@ int cscan_allowed_cpus(void) {
     return -1;
 #endif
 }
+

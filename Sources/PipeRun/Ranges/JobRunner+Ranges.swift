@@ -12,18 +12,19 @@ extension JobRunner {
             return try resumeRanges(saved, job, store, inputs: inputs, transforms: transforms, jobs: jobs)
         }
         if let path = job.quarantinePath, let kind = fileKind(path), kind != S_IFREG { return nil }
-        var files = [inputs.file]
-        for path in inputs.paths.dropFirst() { files.append(try InputFile(path: path)) }
-        let (ranges, planNotices) = try RangePlanner(rangeSize: options.rangeSize).plan(files)
+        let (ranges, planNotices) = try RangePlanner(rangeSize: options.rangeSize).plan(first: inputs.file, paths: inputs.paths)
         if jobs > 1 { for text in planNotices { notice(text) } }
-        guard ranges.count > 1 else { return nil }
+        // With --jobs 1 a new job runs in one piece, as before ranges: one reader for the whole
+        // input is faster than one per range when they run one after the other.
+        guard ranges.count > 1, jobs > 1 else { return nil }
         if let index = transforms.firstIndex(where: { $0.rangeSupport == .none }) {
             if jobs > 1 {
                 notice("transform '\(options.transforms[index])' declares no range support: the job runs in one piece, on one core")
             }
             return nil
         }
-        guard let reader = try inputs.openReader(), let columns = try firstColumns(job, reader) else { return nil }
+        guard let columns = try firstColumns(job, try headerReader(inputs.file, job)) else { return nil }
+        let reader = RecordReader(source: NoBytes(), format: job.inputFormat, delimiter: job.delimiter)
         let (format, delimiter) = try start(transforms, columns: columns, job)
 
         // Everything is checked: the outputs are created (or cut back), with their header lines.
@@ -63,6 +64,20 @@ extension JobRunner {
         }
         notice("\(ranges.count) ranges, --jobs \(jobs)")
         return try runner.run()
+    }
+
+    /// A small reader of the first record of `file`, without reading ahead (the ranges have
+    /// readers of their own).
+    private func headerReader(_ file: InputFile, _ job: Job) throws -> RecordReader {
+        let magic = try file.read(at: 0, count: 2)
+        let source: any ByteSource = GzipByteSource.isGzip(magic)
+            ? try GzipByteSource(file, pointSpacing: .max, shouldStop: { false })
+            : FileByteSource(file, shouldStop: { false })
+        try source.seek(to: 0)
+        let reader = RecordReader(source: source, format: job.inputFormat, delimiter: job.delimiter, bufferSize: 64 << 10,
+                                  maxRecordBytes: options.maxRecordBytes, maxFields: options.maxFields)
+        reader.flexible = options.flexible
+        return reader
     }
 
     /// The columns from the first input's first record (its header, or numbered), nil when

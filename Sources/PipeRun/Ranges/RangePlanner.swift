@@ -7,11 +7,13 @@
 struct RangePlanner {
     let rangeSize: Int64
 
-    /// The ranges of `files`, in input order, and a notice for each file that stays whole.
-    func plan(_ files: [InputFile]) throws -> (ranges: [InputRange], notices: [String]) {
+    /// The ranges of the files at `paths` (the first one open already), in input order, and a
+    /// notice for each file that stays whole. The files are opened one at a time.
+    func plan(first: InputFile, paths: [String]) throws -> (ranges: [InputRange], notices: [String]) {
         var ranges: [InputRange] = []
         var notices: [String] = []
-        for (index, file) in files.enumerated() {
+        for (index, path) in paths.enumerated() {
+            let file = index == 0 ? first : try InputFile(path: path)
             let magic = try file.read(at: 0, count: 2)
             if GzipByteSource.isGzip(magic) {
                 if let blocks = try bgzfBlocks(file) {

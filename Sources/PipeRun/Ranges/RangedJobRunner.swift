@@ -52,7 +52,10 @@ final class RangedJobRunner {
 
     private let reports = ReportQueue()
     private let cancelled = Flag()
-    private var active: [Int: (worker: RangeWorker, thread: pthread_t)] = [:]
+    private var active: [Int: RangeWorker] = [:]
+    /// The threads that run the ranges, one per job: kept from range to range, so that each
+    /// reuses the memory of the one before (buffers of several MiB, faulted in once).
+    private var threads: WorkerThreads?
     /// Whether the checkpoint has news to save, and whether a worker committed since the last save.
     private var dirty = false
     private var committed = false
@@ -92,6 +95,9 @@ final class RangedJobRunner {
 
     /// Runs the ranges to the end of the job, to a stop, or to an error.
     func run() throws -> JobOutcome {
+        let threads = try WorkerThreads(count: min(jobs, ranged.ranges.count))
+        self.threads = threads
+        defer { threads.finish() }
         try save(.running)
         events?.write(event(checkpoint.runs > 1 ? "resumed" : "started"))
         let start = monotonicNanoseconds()
@@ -211,10 +217,8 @@ final class RangedJobRunner {
                                  quarantineSegmentPath: quarantineSegmentPath, output: output, quarantine: quarantine,
                                  cancelled: cancelled, report: { queue.post($0) })
         worker.parseAhead = jobs == 1
-        switch startThread({ worker.run(assignment) }) {
-        case .success(let thread): active[assignment.index] = (worker, thread)
-        case .failure(let error): throw error
-        }
+        active[assignment.index] = worker
+        threads!.submit { worker.run(assignment) }
     }
 
     private enum Handled {
@@ -226,7 +230,7 @@ final class RangedJobRunner {
     /// Takes a worker's report into the checkpoint (saved when it changed what is durable).
     private func handle(_ report: RangeWorker.Report) throws -> Handled {
         func finished(_ index: Int) {
-            if let entry = active.removeValue(forKey: index) { pthread_join(entry.thread, nil) }
+            active.removeValue(forKey: index)
         }
         switch report {
         case .progress(let index, let run, let bad):
@@ -582,10 +586,10 @@ final class RangedJobRunner {
         var rowsRead = ranged.frontier.rowsRead, rowsWritten = ranged.frontier.rowsWritten
         var position = ranged.frontier.inputBytes
         for (i, r) in ranged.ranges.enumerated() {
-            if let entry = active[i] {
-                position += entry.worker.processed.load(ordering: .relaxed)
-                rowsRead += entry.worker.rowsRead.load(ordering: .relaxed)
-                rowsWritten += entry.worker.rowsWritten.load(ordering: .relaxed)
+            if let worker = active[i] {
+                position += worker.processed.load(ordering: .relaxed)
+                rowsRead += worker.rowsRead.load(ordering: .relaxed)
+                rowsWritten += worker.rowsWritten.load(ordering: .relaxed)
             } else if let run = r.run {
                 position += run.inputBytes
                 if i >= ranged.appended {
@@ -660,5 +664,63 @@ final class ReportQueue: @unchecked Sendable {
         }
         defer { items = [] }
         return items
+    }
+}
+
+/// A fixed set of threads that run submitted work in order of submission.
+final class WorkerThreads: @unchecked Sendable {
+    private var mutex = pthread_mutex_t()
+    private var changed = pthread_cond_t()
+    private var work: [() -> Void] = []
+    private var closed = false
+    private var threads: [pthread_t] = []
+
+    init(count: Int) throws {
+        pthread_mutex_init(&mutex, nil)
+        pthread_cond_init(&changed, nil)
+        for _ in 0..<max(count, 1) {
+            switch startThread({ self.loop() }) {
+            case .success(let thread): threads.append(thread)
+            case .failure(let error):
+                finish()
+                throw error
+            }
+        }
+    }
+
+    deinit {
+        pthread_cond_destroy(&changed)
+        pthread_mutex_destroy(&mutex)
+    }
+
+    func submit(_ body: @escaping () -> Void) {
+        pthread_mutex_lock(&mutex)
+        work.append(body)
+        pthread_cond_signal(&changed)
+        pthread_mutex_unlock(&mutex)
+    }
+
+    private func loop() {
+        while true {
+            pthread_mutex_lock(&mutex)
+            while work.isEmpty && !closed { pthread_cond_wait(&changed, &mutex) }
+            if work.isEmpty {
+                pthread_mutex_unlock(&mutex)
+                return
+            }
+            let next = work.removeFirst()
+            pthread_mutex_unlock(&mutex)
+            next()
+        }
+    }
+
+    /// Runs what was submitted, then ends the threads and waits for them.
+    func finish() {
+        pthread_mutex_lock(&mutex)
+        closed = true
+        pthread_cond_broadcast(&changed)
+        pthread_mutex_unlock(&mutex)
+        for thread in threads { pthread_join(thread, nil) }
+        threads = []
     }
 }

@@ -28,7 +28,8 @@ import Testing
                 let r = try Tool.run(["run", "quoted.csv", "-o", "out.csv", "--restart", "--jobs", String(jobs),
                                       "--range-size", String(size)] + job, in: scratch.url)
                 #expect(r.status == 0, "\(r.stderr)")
-                #expect(r.stderr.contains("ranges, --jobs \(jobs)"), "\(r.stderr)")
+                // (--jobs 1 runs a new job in one piece.)
+                #expect(r.stderr.contains("ranges, --jobs \(jobs)") == (jobs > 1), "\(r.stderr)")
                 #expect(try scratch.read("out.csv") == expected, "--jobs \(jobs) --range-size \(size) \(job)")
                 if let match = r.stderr.firstMatch(of: /\((\d+) run again in order\)/) { ranAgain += Int(match.1)! }
             }
@@ -110,6 +111,23 @@ import Testing
                 #expect(try scratch.read("out.csv") == expected, "\(chain) --jobs \(jobs)")
             }
         }
+    }
+
+    @Test func execDeclaredRowLocalGetsAChildPerRange() throws {
+        let scratch = try Scratch()
+        try Data(QuotedCSV.make(rows: 4_000, seed: 14)).write(to: scratch.file("quoted.csv"))
+        // cat answers every line with itself: the columns, then each row unchanged.
+        try scratch.write("child.sh", "echo $$ >> pids\nexec cat\n")
+        let expected = try onePiece(scratch, "quoted.csv", ["-t", "exec:cat"])
+        let r = try Tool.run(["run", "quoted.csv", "-o", "out.csv", "--jobs", "2", "--range-size", "60000",
+                              "-t", "exec:row-local:sh child.sh"], in: scratch.url)
+        #expect(r.status == 0, "\(r.stderr)")
+        let ranges = Int(r.stderr.firstMatch(of: /(\d+) ranges/)?.1 ?? "0") ?? 0
+        #expect(ranges >= 5, "\(r.stderr)")
+        #expect(try scratch.read("out.csv") == expected)
+        // A child for each range, and one for the job's own chain.
+        let pids = Set(try scratch.text("pids").split(separator: "\n"))
+        #expect(pids.count == ranges + 1, "\(pids.count) children for \(ranges) ranges")
     }
 
     @Test func aTransformThatDeclaresNothingRunsTheJobInOnePiece() throws {
