@@ -136,38 +136,24 @@ extension JobRunner {
                   && ($0.run?.transformStates.count ?? transforms.count) == transforms.count }) else {
             throw damaged("it does not fit this job's inputs and transforms")
         }
-        let paths = identities.map(\.path)
-        // The file the frontier is in must be as it was; later files are checked when their turn
-        // comes (by the workers), as in a job in one piece: a file that vanished or changed
-        // before its turn stops the job, or is left out with --skip-changed-inputs.
-        if ranged.appended < ranged.ranges.count {
-            let current = ranged.ranges[ranged.appended].file
-            let begun = (0..<ranged.appended).contains { ranged.ranges[$0].file == current && ranged.ranges[$0].skipped != true }
-                || ranged.ranges[ranged.appended].run != nil
-            if begun {
-                let file = try InputFile(path: paths[current])
-                let changes = InputChanges.sinceStart(identities[current],
-                                                      now: try inputs.observe(file, headLength: identities[current].headLength))
-                if !changes.isEmpty {
-                    // After a failure, an input fixed after the bad record resumes there; the
-                    // ranges after it in that file run again.
-                    guard saved.status == .failed, let run = ranged.ranges[ranged.appended].run, let hash = run.beforeHash,
-                          run.offset <= file.size,
-                          ContentHash.hex(try file.read(at: max(0, run.offset - 65536), count: Int(min(run.offset, 65536)))) == hash
-                    else {
-                        throw PipeRunError(.dataError, "input \(paths[current]) changed since the checkpoint: \(changes.joined(separator: "; ")); add --restart to start over")
-                    }
-                    identities[current] = try inputs.identity(of: file)
-                    for i in ranged.ranges.indices where i > ranged.appended && ranged.ranges[i].file == current {
-                        ranged.ranges[i].run = nil
-                        unlink("\(store.path).range-\(i)")
-                        unlink("\(store.path).range-\(i).quarantine")
-                    }
-                    checkpoint.inputs = identities
-                    notice("input \(paths[current]) changed after the failure, but not before the bad record: resuming at byte \(run.offset)")
-                }
-            }
+        let limit: Int64 = 1 << 60
+        let sane = { (v: Int64) in v >= 0 && v < limit }
+        guard sane(ranged.frontier.offset), ranged.frontier.line >= 1, sane(ranged.frontier.line),
+              ranged.ranges.allSatisfy({ r in
+                  sane(r.start) && (r.end.map { $0 >= r.start && sane($0) } ?? true)
+                      && (r.block.map { sane($0.compressedOffset) && $0.member >= 1 } ?? true)
+                      && (r.run.map { run in
+                          sane(run.offset) && sane(run.readFrom) && run.readFrom <= run.offset && run.line >= 1
+                              && sane(run.line) && run.readFromLine >= 1 && sane(run.rowsRead) && sane(run.rowsWritten)
+                              && sane(run.badRows) && (run.segment.map { sane($0.length) } ?? true)
+                              && (run.quarantineSegment.map { sane($0.length) } ?? true)
+                              && (run.firstOffset.map(sane) ?? true) && (run.firstLine.map { $0 >= 1 } ?? true)
+                      } ?? true)
+              }) else {
+            throw damaged("a range's numbers are out of range")
         }
+        let paths = identities.map(\.path)
+        let fixedInput = try checkFrontierInput(saved, inputs: inputs)
         if let refusal = ResumeDecision.outputRefusal(saved.output, try observe(output, recorded: saved.output),
                                                       path: saved.output.path, what: "output") {
             throw refusal
@@ -196,6 +182,16 @@ extension JobRunner {
         }
 
         // Modify: outputs cut back, ranges whose segments are not as recorded run again.
+        if let (file, identity) = fixedInput {
+            identities[file] = identity
+            checkpoint.inputs = identities
+            for i in ranged.ranges.indices where i > ranged.appended && ranged.ranges[i].file == file {
+                ranged.ranges[i].run = nil
+                unlink("\(store.path).range-\(i)")
+                unlink("\(store.path).range-\(i).quarantine")
+            }
+            notice("input \(paths[file]) changed after the failure, but not before the bad record: resuming at byte \(ranged.ranges[ranged.appended].run!.offset)")
+        }
         if output == nil { output = try OutputFile.creating(path: options.outputPath, truncatable: true) }
         try output!.truncate(to: saved.output.length)
         if let path = job.quarantinePath {
@@ -210,6 +206,48 @@ extension JobRunner {
             }
             checkpoint.quarantine = try outputState(quarantine!, length: quarantineLength)
         }
+        forgetIncompleteSegments(&ranged, job, store)
+        checkpoint.ranges = ranged
+        checkpoint.runs = saved.runs + 1
+        checkpoint.completion = nil
+        let reader = RecordReader(source: NoBytes(), format: job.inputFormat, delimiter: job.delimiter)
+        let runner = RangedJobRunner(
+            job: job, registry: registry, store: store, output: output!, quarantine: quarantine, paths: paths,
+            columns: columns, format: format, outputDelimiter: delimiter, jobs: jobs, headerReader: reader, chain: transforms,
+            checkpoint: checkpoint, events: events, progress: progress, notice: notice)
+        let underWay = ranged.ranges.filter { $0.run != nil && !($0.run!.done) }.count
+        notice("resuming: \(ranged.appended) of \(ranged.ranges.count) ranges done, \(underWay) under way, --jobs \(jobs)")
+        return try runner.run()
+    }
+
+    /// The input file the frontier is in must be as it was (later files are checked when their
+    /// turn comes, by the workers, as in a job in one piece: one that vanished or changed before
+    /// its turn stops the job, or is left out with --skip-changed-inputs). After a failure, an
+    /// input fixed after the bad record resumes there: returns that file and its identity now.
+    private func checkFrontierInput(_ saved: Checkpoint, inputs: InputSequence) throws -> (Int, InputIdentity)? {
+        let ranged = saved.ranges!
+        let identities = saved.inputs ?? [saved.input]
+        guard ranged.appended < ranged.ranges.count else { return nil }
+        let current = ranged.ranges[ranged.appended].file
+        let begun = (0..<ranged.appended).contains { ranged.ranges[$0].file == current && ranged.ranges[$0].skipped != true }
+            || ranged.ranges[ranged.appended].run != nil
+        guard begun else { return nil }
+        let path = identities[current].path
+        let file = try InputFile(path: path)
+        let changes = InputChanges.sinceStart(identities[current],
+                                              now: try inputs.observe(file, headLength: identities[current].headLength))
+        guard !changes.isEmpty else { return nil }
+        guard saved.status == .failed, let run = ranged.ranges[ranged.appended].run, let hash = run.beforeHash,
+              run.offset <= file.size,
+              ContentHash.hex(try file.read(at: max(0, run.offset - 65536), count: Int(min(run.offset, 65536)))) == hash
+        else {
+            throw PipeRunError(.dataError, "input \(path) changed since the checkpoint: \(changes.joined(separator: "; ")); add --restart to start over")
+        }
+        return (current, try inputs.identity(of: file))
+    }
+
+    /// Ranges run ahead whose segment files are missing or shorter than recorded run again.
+    private func forgetIncompleteSegments(_ ranged: inout RangedProgress, _ job: Job, _ store: CheckpointStore) {
         let segmentPath = { (i: Int) in "\(store.path).range-\(i)" }
         for i in ranged.appended..<ranged.ranges.count {
             guard let run = ranged.ranges[i].run, run.mode == .ahead else {
@@ -227,17 +265,6 @@ extension JobRunner {
                 ranged.ranges[i].run = nil
             }
         }
-        checkpoint.ranges = ranged
-        checkpoint.runs = saved.runs + 1
-        checkpoint.completion = nil
-        let reader = RecordReader(source: NoBytes(), format: job.inputFormat, delimiter: job.delimiter)
-        let runner = RangedJobRunner(
-            job: job, registry: registry, store: store, output: output!, quarantine: quarantine, paths: paths,
-            columns: columns, format: format, outputDelimiter: delimiter, jobs: jobs, headerReader: reader, chain: transforms,
-            checkpoint: checkpoint, events: events, progress: progress, notice: notice)
-        let underWay = ranged.ranges.filter { $0.run != nil && !($0.run!.done) }.count
-        notice("resuming: \(ranged.appended) of \(ranged.ranges.count) ranges done, \(underWay) under way, --jobs \(jobs)")
-        return try runner.run()
     }
 }
 

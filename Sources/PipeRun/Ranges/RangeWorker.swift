@@ -101,151 +101,130 @@ final class RangeWorker: @unchecked Sendable {
     }
 
     private func runRange(_ a: Assignment) throws {
-        var run = a.run
-        let file: InputFile
-        do {
-            file = try InputFile(path: a.path)
-        } catch let error as PipeRunError {
-            report(.inputChanged(a.index, error.message))
-            return
-        }
-        if let problem = try inputProblem(file) {
-            report(.inputChanged(a.index, problem))
-            return
-        }
-        let magic = try file.read(at: 0, count: 2)
-        let opened = try InputSequence.reader(on: file, magic: magic, job: job, shouldStop: { false })
-        let reader = opened.reader
-        if !parseAhead { opened.readAhead?.parsesRecords = .never }
-        defer { opened.readAhead?.stop() }
-        if !a.positioned {
-            guard let start = try findStart(a, file: file, gzip: opened.gzip != nil) else {
-                report(.misfired(a.index, "no record start found near byte \(a.range.start)"))
-                return
-            }
-            run.readFrom = start
-            run.offset = start
-        }
-        try position(reader, gzip: opened.gzip, at: run, range: a.range)
-        if let end = a.range.end { opened.readAhead?.bulkBytes = max(0, end + 1 - run.offset) + (64 << 10) }
-        // Input bytes before this run's start, for progress: compressed bytes for gzip.
-        let gzipStart = opened.gzip?.compressedBytesRead ?? 0
-        let plainBase = run.inputBytes - run.offset
-        if a.range.start == 0 && run.offset == 0 && job.header {
-            try InputSequence.checkHeader(of: reader, path: a.path, columns: columns)
-            run.offset = reader.cursor
-            run.line = reader.cursorLine
-        }
-
-        let transforms = try job.options.transforms.map { try registry.make($0) }
-        let loop = RowLoop(reader: reader, transforms: transforms, specs: job.options.transforms,
-                           policy: job.options.onError, header: job.header)
-        try loop.startTransforms(columns)
-        for (t, state) in zip(transforms, run.transformStates) {
-            guard let state else { continue }
-            try t.restoreState(state.bytes)
-        }
-        loop.restoreCounts(Cursor(offset: run.offset, line: run.line, inputOffset: 0, beforeHash: "", beforeLength: 0,
-                                  rowsRead: run.rowsRead, rowsWritten: run.rowsWritten, badRows: run.badRows))
-        if let first = run.firstOffset { loop.restoreFirst(offset: first, line: run.firstLine ?? 1) }
-        loop.rangeEnd = a.range.end ?? .max
-
-        let segment = try openSegment(a, run)
-        segment.writer.copiesVerbatimRows = format == job.inputFormat
-            && (job.inputFormat == .lines || outputDelimiter == job.delimiter)
-        loop.attach(segment)
-        var bad: [MalformedRecord] = []
-        loop.onBadRecord = { record in if bad.count < Self.badRecordLimit { bad.append(record) } }
-
+        guard let range = try open(a) else { return }
+        defer { range.close() }
+        let loop: RowLoop = range.loop
         let interval = nanoseconds(job.options.checkpointInterval)
         var nextCommit = interval > 0 ? monotonicNanoseconds().addingSaturating(interval) : UInt64.max
         let ticker = Ticker(periodNanoseconds: min(10_000_000, max(1_000_000, interval / 2)))
         defer { ticker.stop() }
-        func commit(done: Bool, endedJob: Bool = false, at stop: (offset: Int64, line: Int64)? = nil) throws -> RangeRun {
-            var r = run
-            let ended = try loop.willCheckpoint()
-            let lengths = try segment.seal()
-            try segment.sync()
-            r.offset = stop?.offset ?? reader.cursor
-            r.line = stop?.line ?? reader.cursorLine
-            if let gzip = opened.gzip {
-                // The range's decompression started at or before the cursor: a point is there.
-                r.gzip = gzip.accessPoint(atOrBefore: r.offset)
-                r.inputBytes = (r.gzip?.compressedOffset ?? gzipStart) - (a.range.block?.compressedOffset ?? 0)
-            } else {
-                r.inputBytes = plainBase + r.offset
-            }
-            if loop.firstOffset >= 0 { (r.firstOffset, r.firstLine) = (loop.firstOffset, loop.firstLine) }
-            r.rowsRead = loop.rowsRead
-            r.rowsWritten = loop.rowsWritten
-            r.badRows = loop.badRows
-            r.transformStates = try transforms.map { t in try t.saveState().map(ExactBytes.init) }
-            r.done = done || ended
-            r.endedJob = endedJob || ended
-            if r.mode == .ahead {
-                r.segment = try outputState(segment.file, length: lengths.output)
-                if let q = segment.quarantineFile, let length = lengths.quarantine {
-                    r.quarantineSegment = try outputState(q, length: length)
-                }
-            } else {
-                r.segment = OutputState(path: output.path, length: lengths.output, tailHash: "", tailLength: 0)
-                if let length = lengths.quarantine, let q = quarantine {
-                    r.quarantineSegment = OutputState(path: q.path, length: length, tailHash: "", tailLength: 0)
-                }
-            }
-            return r
-        }
         while true {
             let stop: RowLoop.Stop
             do {
                 stop = try loop.run(ticker: ticker)
             } catch let failure as RowLoop.Failure {
-                if run.mode == .ahead {
+                if a.run.mode == .ahead {
                     report(.misfired(a.index, failure.bad.reason))
                     return
                 }
-                var r = try commit(done: false, at: (failure.bad.offset, failure.bad.line))
-                if opened.gzip == nil {
+                var r = try range.commit(done: false, at: (failure.bad.offset, failure.bad.line))
+                if range.opened.gzip == nil {
                     let offset = failure.bad.offset
-                    r.beforeHash = ContentHash.hex(try file.read(at: max(0, offset - 65536), count: Int(min(offset, 65536))))
+                    r.beforeHash = ContentHash.hex(try range.file.read(at: max(0, offset - 65536), count: Int(min(offset, 65536))))
                 }
                 report(.failed(a.index, r, failure.bad))
                 return
             }
             switch stop {
             case .tick:
-                processed.store(opened.gzip.map { a.run.inputBytes + $0.compressedBytesRead - gzipStart }
-                                    ?? plainBase + reader.cursor, ordering: .relaxed)
+                processed.store(range.processed, ordering: .relaxed)
                 rowsRead.store(loop.rowsRead, ordering: .relaxed)
                 rowsWritten.store(loop.rowsWritten, ordering: .relaxed)
                 if cancelled.isSet {
-                    report(.stopped(a.index, try commit(done: false), take(&bad)))
+                    report(.stopped(a.index, try range.commit(done: false), range.takeBadRecords()))
                     return
                 }
                 if monotonicNanoseconds() >= nextCommit {
-                    let r = try commit(done: false)
-                    run = r
+                    let r = try range.commit(done: false)
                     if r.done {
-                        report(.finished(a.index, r, take(&bad)))
+                        report(.finished(a.index, r, range.takeBadRecords()))
                         return
                     }
-                    report(.progress(a.index, r, take(&bad)))
+                    report(.progress(a.index, r, range.takeBadRecords()))
                     nextCommit = monotonicNanoseconds().addingSaturating(interval)
                 }
             case .stopSignal:
-                report(.stopped(a.index, try commit(done: false), take(&bad)))
+                report(.stopped(a.index, try range.commit(done: false), range.takeBadRecords()))
                 return
             case .endOfInput:
-                report(.finished(a.index, try commit(done: true), take(&bad)))
+                report(.finished(a.index, try range.commit(done: true), range.takeBadRecords()))
                 return
             case .endOfRange:
-                report(.finished(a.index, try commit(done: true, at: loop.rangeStop), take(&bad)))
+                report(.finished(a.index, try range.commit(done: true, at: loop.rangeStop), range.takeBadRecords()))
                 return
             case .endOfJob:
-                report(.finished(a.index, try commit(done: true, endedJob: true), take(&bad)))
+                report(.finished(a.index, try range.commit(done: true, endedJob: true), range.takeBadRecords()))
                 return
             }
         }
+    }
+
+    /// Opens the range's input (checked against what the job saw), finds or takes its start,
+    /// reads a file's header, starts its chain with the run's states and opens its segment;
+    /// nil when it was reported instead (a changed input, no record start found).
+    private func open(_ a: Assignment) throws -> OpenRange? {
+        var run = a.run
+        let file: InputFile
+        do {
+            file = try InputFile(path: a.path)
+        } catch let error as PipeRunError {
+            report(.inputChanged(a.index, error.message))
+            return nil
+        }
+        if let problem = try inputProblem(file) {
+            report(.inputChanged(a.index, problem))
+            return nil
+        }
+        let magic = try file.read(at: 0, count: 2)
+        let opened = try InputSequence.reader(on: file, magic: magic, job: job, shouldStop: { false })
+        let reader = opened.reader
+        if !parseAhead { opened.readAhead?.parsesRecords = .never }
+        if !a.positioned {
+            guard let start = try findStart(a, file: file, gzip: opened.gzip != nil) else {
+                opened.readAhead?.stop()
+                report(.misfired(a.index, "no record start found near byte \(a.range.start)"))
+                return nil
+            }
+            run.readFrom = start
+            run.offset = start
+        }
+        let range = OpenRange(assignment: a, file: file, opened: opened, run: run)
+        do {
+            try position(reader, gzip: opened.gzip, at: run, range: a.range)
+            if let end = a.range.end { opened.readAhead?.bulkBytes = max(0, end + 1 - run.offset) + (64 << 10) }
+            range.gzipStart = opened.gzip?.compressedBytesRead ?? 0
+            range.plainBase = run.inputBytes - run.offset
+            if a.range.start == 0 && run.offset == 0 && job.header {
+                try InputSequence.checkHeader(of: reader, path: a.path, columns: columns)
+                range.run.offset = reader.cursor
+                range.run.line = reader.cursorLine
+            }
+            let transforms = try job.options.transforms.map { try registry.make($0) }
+            let loop = RowLoop(reader: reader, transforms: transforms, specs: job.options.transforms,
+                               policy: job.options.onError, header: job.header)
+            try loop.startTransforms(columns)
+            for (t, state) in zip(transforms, run.transformStates) {
+                guard let state else { continue }
+                try t.restoreState(state.bytes)
+            }
+            loop.restoreCounts(Cursor(offset: run.offset, line: run.line, inputOffset: 0, beforeHash: "", beforeLength: 0,
+                                      rowsRead: run.rowsRead, rowsWritten: run.rowsWritten, badRows: run.badRows))
+            if let first = run.firstOffset { loop.restoreFirst(offset: first, line: run.firstLine ?? 1) }
+            loop.rangeEnd = a.range.end ?? .max
+            let segment = try openSegment(a, run)
+            segment.writer.copiesVerbatimRows = format == job.inputFormat
+                && (job.inputFormat == .lines || outputDelimiter == job.delimiter)
+            loop.attach(segment)
+            loop.onBadRecord = { [unowned range] record in
+                if range.badRecords.count < Self.badRecordLimit { range.badRecords.append(record) }
+            }
+            range.start(loop: loop, transforms: transforms, segment: segment,
+                        outputPath: output.path, quarantinePath: quarantine?.path)
+        } catch {
+            opened.readAhead?.stop()
+            throw error
+        }
+        return range
     }
 
     /// How `file` differs from what the job saw when it started, if it does.
@@ -259,10 +238,6 @@ final class RangeWorker: @unchecked Sendable {
         return changes.isEmpty ? nil : "input \(file.path) changed since the job started: " + changes.joined(separator: "; ")
     }
 
-    private func take(_ list: inout [MalformedRecord]) -> [MalformedRecord] {
-        defer { list = [] }
-        return list
-    }
 
     /// Finds the first record start after the range's nominal start (``RecordStart``): the
     /// file's first byte for a range that starts a file.
@@ -356,4 +331,94 @@ final class Flag: Sendable {
     private let value = Atomic<Bool>(false)
     func set() { value.store(true, ordering: .relaxed) }
     var isSet: Bool { value.load(ordering: .relaxed) }
+}
+
+/// A range being run: its input, reader, chain and segment, and the run as last committed.
+private final class OpenRange {
+    let assignment: RangeWorker.Assignment
+    let file: InputFile
+    let opened: (reader: RecordReader, gzip: GzipByteSource?, readAhead: ReadAheadSource?)
+    var run: RangeRun
+    /// Compressed bytes read before the run's start (gzip), and input bytes before offset 0 of
+    /// the run's numbering (plain), for progress.
+    var gzipStart: Int64 = 0
+    var plainBase: Int64 = 0
+    /// Bad records seen since the last report, for the events stream.
+    var badRecords: [MalformedRecord] = []
+    private(set) var loop: RowLoop!
+    private var transforms: [any RowTransform] = []
+    private var segment: OutputSegment!
+    private var outputPath = ""
+    private var quarantinePath: String?
+
+    init(assignment: RangeWorker.Assignment, file: InputFile,
+         opened: (reader: RecordReader, gzip: GzipByteSource?, readAhead: ReadAheadSource?), run: RangeRun) {
+        self.assignment = assignment
+        self.file = file
+        self.opened = opened
+        self.run = run
+    }
+
+    func start(loop: RowLoop, transforms: [any RowTransform], segment: OutputSegment, outputPath: String,
+               quarantinePath: String?) {
+        self.loop = loop
+        self.transforms = transforms
+        self.segment = segment
+        self.outputPath = outputPath
+        self.quarantinePath = quarantinePath
+    }
+
+    func close() {
+        opened.readAhead?.stop()
+    }
+
+    /// Input bytes processed so far (compressed bytes for gzip), from any thread's view.
+    var processed: Int64 {
+        opened.gzip.map { assignment.run.inputBytes + $0.compressedBytesRead - gzipStart } ?? plainBase + opened.reader.cursor
+    }
+
+    func takeBadRecords() -> [MalformedRecord] {
+        defer { badRecords = [] }
+        return badRecords
+    }
+
+    /// Commits the range: what its transforms hold back is emitted, its segment sealed and
+    /// synced; returns the run that describes it (at `stop`, the next range's first record, or
+    /// a bad record, when given; else at the reader's cursor).
+    func commit(done: Bool, endedJob: Bool = false, at stop: (offset: Int64, line: Int64)? = nil) throws -> RangeRun {
+        var r = run
+        let reader = opened.reader
+        let ended = try loop.willCheckpoint()
+        let lengths = try segment.seal()
+        try segment.sync()
+        r.offset = stop?.offset ?? reader.cursor
+        r.line = stop?.line ?? reader.cursorLine
+        if let gzip = opened.gzip {
+            // The range's decompression started at or before the cursor: a point is there.
+            r.gzip = gzip.accessPoint(atOrBefore: r.offset)
+            r.inputBytes = (r.gzip?.compressedOffset ?? gzipStart) - (assignment.range.block?.compressedOffset ?? 0)
+        } else {
+            r.inputBytes = plainBase + r.offset
+        }
+        if loop.firstOffset >= 0 { (r.firstOffset, r.firstLine) = (loop.firstOffset, loop.firstLine) }
+        r.rowsRead = loop.rowsRead
+        r.rowsWritten = loop.rowsWritten
+        r.badRows = loop.badRows
+        r.transformStates = try transforms.map { t in try t.saveState().map(ExactBytes.init) }
+        r.done = done || ended
+        r.endedJob = endedJob || ended
+        if r.mode == .ahead {
+            r.segment = try outputState(segment.file, length: lengths.output)
+            if let q = segment.quarantineFile, let length = lengths.quarantine {
+                r.quarantineSegment = try outputState(q, length: length)
+            }
+        } else {
+            r.segment = OutputState(path: outputPath, length: lengths.output, tailHash: "", tailLength: 0)
+            if let length = lengths.quarantine, let quarantinePath {
+                r.quarantineSegment = OutputState(path: quarantinePath, length: length, tailHash: "", tailLength: 0)
+            }
+        }
+        run = r
+        return r
+    }
 }

@@ -358,7 +358,7 @@ final class RangedJobRunner {
     /// their line numbers shifted) to the quarantine file; syncs both.
     private func appendSegment(_ index: Int, _ run: RangeRun, lineShift: Int64) throws {
         if let segment = run.segment, segment.length > 0 {
-            let length = try copy(from: segmentPath(index), count: segment.length, to: output, at: checkpoint.output.length)
+            let length = try SegmentCopy.copy(from: segmentPath(index), count: segment.length, to: output, at: checkpoint.output.length)
             try output.sync()
             checkpoint.output = try outputState(output, length: length)
         }
@@ -366,63 +366,14 @@ final class RangedJobRunner {
             let start = checkpoint.quarantine?.length ?? 0
             let length: Int64
             if lineShift == 0 {
-                length = try copy(from: quarantineSegmentPath(index), count: segment.length, to: q, at: start)
+                length = try SegmentCopy.copy(from: quarantineSegmentPath(index), count: segment.length, to: q, at: start)
             } else {
-                length = try copyQuarantine(from: quarantineSegmentPath(index), count: segment.length, to: q, at: start,
+                length = try SegmentCopy.copyQuarantine(from: quarantineSegmentPath(index), count: segment.length, to: q, at: start,
                                             lineShift: lineShift)
             }
             try q.sync()
             checkpoint.quarantine = try outputState(q, length: length)
         }
-    }
-
-    /// Copies the first `count` bytes of the file at `path` to `file` at `offset`; returns the
-    /// new length of `file`.
-    private func copy(from path: String, count: Int64, to file: OutputFile, at offset: Int64) throws -> Int64 {
-        let source = try InputFile(path: path)
-        try file.truncate(to: offset)
-        var done: Int64 = 0
-        while done < count {
-            let chunk = try source.read(at: done, count: Int(min(count - done, 4 << 20)))
-            guard !chunk.isEmpty else {
-                throw PipeRunError(.ioError, "segment \(path) is shorter than its checkpoint says (\(done) of \(count) bytes)")
-            }
-            try chunk.withUnsafeBytes { try file.write($0) }
-            done += Int64(chunk.count)
-        }
-        try file.drain()
-        try file.truncate(to: offset + count)
-        return offset + count
-    }
-
-    /// Copies quarantine lines (`line,offset,reason,record`) with `lineShift` added to each line.
-    private func copyQuarantine(from path: String, count: Int64, to file: OutputFile, at offset: Int64,
-                                lineShift: Int64) throws -> Int64 {
-        let source = try InputFile(path: path)
-        let reader = RecordReader(source: FileByteSource(source, shouldStop: { false }), format: .csv, delimiter: 44,
-                                  maxRecordBytes: 1 << 30)
-        reader.flexible = true
-        try file.truncate(to: offset)
-        var length = offset
-        loop: while reader.cursor < count {
-            let raw: UnsafeRawBufferPointer
-            switch try reader.next() {
-            case .record: raw = reader.rawRecord
-            case .malformed(let bad):
-                throw PipeRunError(.ioError, "quarantine segment \(path) is damaged at byte \(bad.offset)")
-            case .end: break loop
-            }
-            guard let comma = raw.firstIndex(of: 44), let line = Int64(String(decoding: raw[..<comma], as: UTF8.self)) else {
-                throw PipeRunError(.ioError, "quarantine segment \(path) is damaged at byte \(reader.recordOffset)")
-            }
-            let head = Array(String(line + lineShift).utf8)
-            try head.withUnsafeBytes { try file.write($0) }
-            try file.write(UnsafeRawBufferPointer(rebasing: raw[comma...]))
-            length += Int64(head.count + raw.count - comma)
-        }
-        try file.drain()
-        try file.truncate(to: length)
-        return length
     }
 
     // MARK: Ending
@@ -621,106 +572,5 @@ final class RangedJobRunner {
         e.badLine = bad.line + lineShift
         e.badOffset = bad.offset
         events.write(e)
-    }
-}
-
-/// Reports from the workers to the coordinator, who waits for them.
-final class ReportQueue: @unchecked Sendable {
-    private var mutex = pthread_mutex_t()
-    private var changed = pthread_cond_t()
-    private var items: [RangeWorker.Report] = []
-
-    init() {
-        pthread_mutex_init(&mutex, nil)
-        var attributes = pthread_condattr_t()
-        pthread_condattr_init(&attributes)
-        pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
-        pthread_cond_init(&changed, &attributes)
-        pthread_condattr_destroy(&attributes)
-    }
-
-    deinit {
-        pthread_cond_destroy(&changed)
-        pthread_mutex_destroy(&mutex)
-    }
-
-    func post(_ report: RangeWorker.Report) {
-        pthread_mutex_lock(&mutex)
-        items.append(report)
-        pthread_cond_signal(&changed)
-        pthread_mutex_unlock(&mutex)
-    }
-
-    /// The reports posted so far, waiting up to `timeoutNanoseconds` for one.
-    func wait(timeoutNanoseconds: UInt64) -> [RangeWorker.Report] {
-        pthread_mutex_lock(&mutex)
-        defer { pthread_mutex_unlock(&mutex) }
-        if items.isEmpty {
-            var now = timespec()
-            clock_gettime(CLOCK_MONOTONIC, &now)
-            let total = UInt64(now.tv_nsec) + timeoutNanoseconds
-            var until = timespec(tv_sec: now.tv_sec + Int(total / 1_000_000_000), tv_nsec: Int(total % 1_000_000_000))
-            pthread_cond_timedwait(&changed, &mutex, &until)
-        }
-        defer { items = [] }
-        return items
-    }
-}
-
-/// A fixed set of threads that run submitted work in order of submission.
-final class WorkerThreads: @unchecked Sendable {
-    private var mutex = pthread_mutex_t()
-    private var changed = pthread_cond_t()
-    private var work: [() -> Void] = []
-    private var closed = false
-    private var threads: [pthread_t] = []
-
-    init(count: Int) throws {
-        pthread_mutex_init(&mutex, nil)
-        pthread_cond_init(&changed, nil)
-        for _ in 0..<max(count, 1) {
-            switch startThread({ self.loop() }) {
-            case .success(let thread): threads.append(thread)
-            case .failure(let error):
-                finish()
-                throw error
-            }
-        }
-    }
-
-    deinit {
-        pthread_cond_destroy(&changed)
-        pthread_mutex_destroy(&mutex)
-    }
-
-    func submit(_ body: @escaping () -> Void) {
-        pthread_mutex_lock(&mutex)
-        work.append(body)
-        pthread_cond_signal(&changed)
-        pthread_mutex_unlock(&mutex)
-    }
-
-    private func loop() {
-        while true {
-            pthread_mutex_lock(&mutex)
-            while work.isEmpty && !closed { pthread_cond_wait(&changed, &mutex) }
-            if work.isEmpty {
-                pthread_mutex_unlock(&mutex)
-                return
-            }
-            let next = work.removeFirst()
-            pthread_mutex_unlock(&mutex)
-            next()
-        }
-    }
-
-    /// Runs what was submitted, then ends the threads and waits for them.
-    func finish() {
-        pthread_mutex_lock(&mutex)
-        closed = true
-        pthread_cond_broadcast(&changed)
-        pthread_mutex_unlock(&mutex)
-        for thread in threads { pthread_join(thread, nil) }
-        threads = []
     }
 }

@@ -119,7 +119,7 @@ import Testing
         // cat answers every line with itself: the columns, then each row unchanged.
         try scratch.write("child.sh", "echo $$ >> pids\nexec cat\n")
         let expected = try onePiece(scratch, "quoted.csv", ["-t", "exec:cat"])
-        let r = try Tool.run(["run", "quoted.csv", "-o", "out.csv", "--jobs", "2", "--range-size", "60000",
+        let r = try Tool.run(["run", "quoted.csv", "-o", "out.csv", "--jobs", "2", "--range-size", "40000",
                               "-t", "exec:row-local:sh child.sh"], in: scratch.url)
         #expect(r.status == 0, "\(r.stderr)")
         let ranges = Int(r.stderr.firstMatch(of: /(\d+) ranges/)?.1 ?? "0") ?? 0
