@@ -7,21 +7,8 @@ func bgzf(_ data: [UInt8], blockSize: Int = 65280, level: Int32 = 6) -> [UInt8] 
     var out: [UInt8] = []
     var start = 0
     func member(_ input: ArraySlice<UInt8>) {
-        var stream = z_stream()
-        precondition(czlib_deflateInit2(&stream, level, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) == Z_OK)
-        var body = [UInt8](repeating: 0, count: input.count + input.count / 8 + 1024)
-        var bodyLength = 0
-        input.withContiguousStorageIfAvailable { src in
-            body.withUnsafeMutableBufferPointer { dst in
-                stream.next_in = UnsafeMutablePointer(mutating: src.baseAddress)
-                stream.avail_in = uInt(src.count)
-                stream.next_out = dst.baseAddress
-                stream.avail_out = uInt(dst.count)
-                precondition(deflate(&stream, Z_FINISH) == Z_STREAM_END)
-                bodyLength = dst.count - Int(stream.avail_out)
-            }
-        }
-        deflateEnd(&stream)
+        let body = deflated(Array(input), windowBits: -15, level: level)
+        let bodyLength = body.count
         let crc = input.withContiguousStorageIfAvailable { crc32(0, $0.baseAddress, uInt($0.count)) } ?? 0
         let total = 18 + bodyLength + 8
         let bsize = total - 1
@@ -42,8 +29,13 @@ func bgzf(_ data: [UInt8], blockSize: Int = 65280, level: Int32 = 6) -> [UInt8] 
 
 /// `data` as one ordinary gzip member (as `gzip` writes).
 func gzipped(_ data: [UInt8], level: Int32 = 6) -> [UInt8] {
+    deflated(data, windowBits: 31, level: level)
+}
+
+/// `data` compressed by zlib's deflate: raw (`windowBits` -15) or gzip (31).
+private func deflated(_ data: [UInt8], windowBits: Int32, level: Int32) -> [UInt8] {
     var stream = z_stream()
-    precondition(czlib_deflateInit2(&stream, level, Z_DEFLATED, 31, 8, Z_DEFAULT_STRATEGY) == Z_OK)
+    precondition(czlib_deflateInit2(&stream, level, Z_DEFLATED, windowBits, 8, Z_DEFAULT_STRATEGY) == Z_OK)
     var out = [UInt8](repeating: 0, count: data.count + data.count / 8 + 1024)
     var length = 0
     data.withUnsafeBufferPointer { src in
